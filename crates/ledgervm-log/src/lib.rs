@@ -1,0 +1,24 @@
+//! # ledgervm-log
+//!
+//! The verifiable, append-only log under every ledgervm promise.
+//!
+//! * [`merkle`] — RFC 6962 / RFC 9162 hashing, tree heads, inclusion and consistency
+//!   proofs. Pure: no I/O.
+//! * [`tile`] — C2SP `tlog-tiles` coordinates, paths and entry bundles. Pure.
+//! * [`note`] and [`checkpoint`] — C2SP `signed-note`, `tlog-checkpoint` and
+//!   `tlog-cosignature`. Pure.
+//! * [`storage`] — the narrow storage trait (immutable objects + checkpoint
+//!   compare-and-swap), with a local-disk backend and a fault-injecting wrapper.
+//! * [`appender`] — group-committed durable appends.
+//! * [`reader`] — entries and proofs served from tiles through a small cache.
+//!
+//! Invariant: the modules marked *pure* never do I/O; everything that touches a disk goes
+//! through [`storage::Storage`].
+
+pub mod merkle;
+pub mod tile;
+pub mod note;
+pub mod checkpoint;
+pub mod storage;
+pub mod appender;
+pub mod reader;
