@@ -7,6 +7,7 @@
 //! * [`tile`] — C2SP `tlog-tiles` coordinates, paths and entry bundles. Pure.
 //! * [`note`] and [`checkpoint`] — C2SP `signed-note`, `tlog-checkpoint` and
 //!   `tlog-cosignature`. Pure.
+//! * [`tlog_proof`] — C2SP `tlog-proof`, the offline receipt text. Pure.
 //! * [`storage`] — the narrow storage trait (immutable objects + checkpoint
 //!   compare-and-swap), with a local-disk backend and a fault-injecting wrapper.
 //! * [`appender`] — group-committed durable appends.
@@ -19,6 +20,7 @@ pub mod merkle;
 pub mod tile;
 pub mod note;
 pub mod checkpoint;
+pub mod tlog_proof;
 pub mod storage;
 pub mod appender;
 pub mod reader;
