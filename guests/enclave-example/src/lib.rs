@@ -2,7 +2,8 @@
 //!
 //! Six exports, each exercising one host capability (see `wit/enclave-example.wit`):
 //! `hello` (none), `get-random` (wasi:random), `get-time` (wasi:clocks/wall-clock),
-//! `kv-store` / `kv-read` (wasi:keyvalue), `fetch-headlines` (wasi:http outgoing-handler).
+//! `kv-store` / `kv-read` (wasi:keyvalue), `fetch-headlines` (wasi:http outgoing-handler),
+//! plus `whoami` (ledgervm:host/caller), which the seed does not have.
 //!
 //! `fetch-headlines` keeps the seed's zero-argument signature: the URL it fetches is read
 //! from the app's own key-value state under `headlines-url` (set it with
@@ -77,6 +78,10 @@ impl Guest for App {
             Ok(list) => list,
             Err(e) => format!("error: {e}"),
         }
+    }
+
+    fn whoami() -> String {
+        bindings::ledgervm::host::caller::id().unwrap_or_else(|| "anonymous".to_string())
     }
 }
 
@@ -158,13 +163,13 @@ fn http_get(url: &str) -> Result<Vec<u8>, String> {
         .set_path_with_query(Some(path))
         .map_err(|()| format!("bad path: {path}"))?;
 
-    let pending = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+    let pending = outgoing_handler::handle(request, None).map_err(|e| http_error(&e))?;
     pending.subscribe().block();
     let response = pending
         .get()
         .ok_or("response not ready after block")?
         .map_err(|()| "response already taken")?
-        .map_err(|e| format!("{e:?}"))?;
+        .map_err(|e| http_error(&e))?;
     let status = response.status();
     if status != 200 {
         return Err(format!("HTTP status {status}"));
@@ -187,6 +192,11 @@ fn http_get(url: &str) -> Result<Vec<u8>, String> {
         }
     }
     Ok(out)
+}
+
+/// A `wasi:http` error code as its variant name, e.g. `DestinationIpProhibited`.
+fn http_error(e: &::wasi::http::types::ErrorCode) -> String {
+    format!("{e:?}").replacen("ErrorCode::", "", 1)
 }
 
 /// Titles of the `<item>` elements of an RSS document, in order, with CDATA unwrapped
