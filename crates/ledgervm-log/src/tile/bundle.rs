@@ -65,7 +65,7 @@ mod tests {
         let max = vec![7u8; MAX_ENTRY_SIZE];
         let entries: Vec<&[u8]> = vec![b"", b"a", &max];
         let b = encode_entry_bundle(&entries).unwrap();
-        assert_eq!(b.len(), 2 + 3 + 2 + MAX_ENTRY_SIZE + 2);
+        assert_eq!(b.len(), 2 + (2 + 1) + (2 + MAX_ENTRY_SIZE));
         assert_eq!(decode_entry_bundle(&b).unwrap(), entries);
         let over = vec![0u8; MAX_ENTRY_SIZE + 1];
         let e = encode_entry_bundle(&[&over]).unwrap_err();

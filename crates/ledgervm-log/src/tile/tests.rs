@@ -329,10 +329,9 @@ fn longer_tile_data_is_accepted() {
     let store = build(600);
     let root = tree_hash(300, &store).unwrap();
     let src = |t: &Tile| {
-        let wide = Tile {
-            width: TILE_WIDTH,
-            ..*t
-        };
+        // The same tile as the 600-leaf tree has it: wider, or full.
+        let wide = tile_in_tree(t.level, t.index, 600).unwrap();
+        assert!(wide.width >= t.width);
         read_tile_data(&wide, &store).map_err(|e| TileError::Source(e.into()))
     };
     let r = TileHashReader::new(300, root, src);
