@@ -1,0 +1,224 @@
+//! The appender and the reads, end to end on real `LocalStorage`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ORIGIN, entry, opts, signer};
+use ledgervm_log::appender::{Log, LogOptions, MAX_ENTRY_LEN};
+use ledgervm_log::merkle::{
+    Hash, leaf_hash, root_from_leaf_hashes, verify_consistency, verify_inclusion,
+};
+use ledgervm_log::note::Signer;
+use ledgervm_log::storage::{FaultInjector, FaultMode, FaultyStorage, LocalStorage};
+
+async fn open(dir: &std::path::Path, o: LogOptions) -> Log {
+    Log::open(LocalStorage::open(dir).unwrap(), signer(), ORIGIN, o)
+        .await
+        .unwrap()
+}
+
+async fn append_all(log: &Log, ks: std::ops::Range<u64>) -> Vec<u64> {
+    let hs: Vec<_> = ks.map(|k| tokio::spawn(log.append(entry(k)))).collect();
+    let mut out = Vec::new();
+    for h in hs {
+        out.push(h.await.unwrap().unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_are_batched_and_ordered() {
+    let d = tempfile::tempdir().unwrap();
+    let log = open(d.path(), opts(64)).await;
+    assert_eq!(log.size(), 0);
+    let idx = append_all(&log, 0..1000).await;
+    assert_eq!(idx, (0..1000).collect::<Vec<_>>());
+    assert_eq!(log.size(), 1000);
+    let b = log.batches_committed();
+    assert!(
+        (1000 / 64..1000).contains(&b),
+        "{b} batches for 1000 queued appends"
+    );
+    // Everything readable, and the root is the RFC 6962 root of the entries.
+    let leaves: Vec<Hash> = (0..1000).map(|k| leaf_hash(&entry(k))).collect();
+    assert_eq!(log.root(), root_from_leaf_hashes(&leaves));
+    for i in 0..1000 {
+        assert_eq!(log.entry(i).unwrap(), entry(i));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_batch_one_commits_each_entry() {
+    let d = tempfile::tempdir().unwrap();
+    let log = open(d.path(), opts(1)).await;
+    append_all(&log, 0..20).await;
+    assert_eq!(log.batches_committed(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_wait_gathers_a_batch_and_close_commits_a_partial_one() {
+    let d = tempfile::tempdir().unwrap();
+    let o = LogOptions {
+        max_batch: 3,
+        max_wait: Duration::from_secs(600),
+        ..opts(3)
+    };
+    let log = open(d.path(), o).await;
+    // Three appends trickling in become one batch, committed as soon as it is full.
+    let mut hs = Vec::new();
+    for k in 0..3 {
+        hs.push(tokio::spawn(log.append(entry(k))));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for h in hs {
+        h.await.unwrap().unwrap();
+    }
+    assert_eq!(log.batches_committed(), 1);
+    // A lone append would wait for company; closing commits it without waiting.
+    let lone = tokio::spawn(log.clone().append(entry(3)));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let closer = log.clone();
+    closer.close().await;
+    assert_eq!(lone.await.unwrap().unwrap(), 3);
+    assert_eq!(log.size(), 4);
+    assert_eq!(
+        log.append(entry(4)).await.unwrap_err().code(),
+        "append.closed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_entries_get_a_typed_error() {
+    let d = tempfile::tempdir().unwrap();
+    let log = open(d.path(), opts(8)).await;
+    let e = log.append(vec![0; MAX_ENTRY_LEN + 1]).await.unwrap_err();
+    assert_eq!(e.code(), "append.entry_too_large");
+    assert_eq!(log.append(vec![7; MAX_ENTRY_LEN]).await.unwrap(), 0);
+    assert_eq!(log.append(Vec::new()).await.unwrap(), 1);
+    assert_eq!(log.entry(0).unwrap(), vec![7; MAX_ENTRY_LEN]);
+    assert_eq!(log.entry(1).unwrap(), Vec::<u8>::new());
+    assert!(!log.is_read_only());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proofs_verify_for_many_sizes() {
+    let d = tempfile::tempdir().unwrap();
+    let log = open(d.path(), opts(97)).await;
+    let n = 66_000u64; // three tile levels
+    for chunk in (0..n).step_by(5_000) {
+        append_all(&log, chunk..(chunk + 5_000).min(n)).await;
+    }
+    let leaves: Vec<Hash> = (0..n).map(|k| leaf_hash(&entry(k))).collect();
+    let root = log.root();
+    assert_eq!(root, root_from_leaf_hashes(&leaves));
+    let sizes = [
+        1u64,
+        2,
+        3,
+        255,
+        256,
+        257,
+        511,
+        65_535,
+        65_536,
+        65_537,
+        n - 1,
+        n,
+    ];
+    for &s in &sizes {
+        let rs = root_from_leaf_hashes(&leaves[..s as usize]);
+        assert_eq!(log.root_at(s).unwrap(), rs, "root at {s}");
+        for i in [0, s / 2, s - 1] {
+            let p = log.inclusion_proof(i, s).unwrap();
+            verify_inclusion(i, s, &leaves[i as usize], &p, &rs).unwrap();
+        }
+        for &old in &sizes {
+            if old <= s {
+                let p = log.consistency_proof(old, s).unwrap();
+                let ro = root_from_leaf_hashes(&leaves[..old as usize]);
+                verify_consistency(old, s, &ro, &rs, &p).unwrap();
+            }
+        }
+    }
+    assert_eq!(
+        log.inclusion_proof(n, n).unwrap_err().code(),
+        "read.out_of_range"
+    );
+    assert_eq!(
+        log.inclusion_proof(0, n + 1).unwrap_err().code(),
+        "read.out_of_range"
+    );
+    assert_eq!(
+        log.consistency_proof(5, 4).unwrap_err().code(),
+        "read.out_of_range"
+    );
+    assert_eq!(log.entry(n).unwrap_err().code(), "read.out_of_range");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopen_continues_where_it_left_off() {
+    let d = tempfile::tempdir().unwrap();
+    let log = open(d.path(), opts(50)).await;
+    append_all(&log, 0..300).await;
+    let (size, root, cp) = (log.size(), log.root(), log.checkpoint());
+    log.close().await;
+    let log = open(d.path(), opts(50)).await;
+    assert_eq!((log.size(), log.root(), log.checkpoint()), (size, root, cp));
+    assert_eq!(
+        append_all(&log, 300..310).await,
+        (300..310).collect::<Vec<_>>()
+    );
+    let leaves: Vec<Hash> = (0..310).map(|k| leaf_hash(&entry(k))).collect();
+    assert_eq!(log.root(), root_from_leaf_hashes(&leaves));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_key_or_origin_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let log = open(d.path(), opts(8)).await;
+    append_all(&log, 0..3).await;
+    log.close().await;
+    let other = Signer::generate(ORIGIN).unwrap();
+    let e = Log::open(
+        LocalStorage::open(d.path()).unwrap(),
+        other,
+        ORIGIN,
+        opts(8),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.code().starts_with("note."), "{e} ({})", e.code());
+    let e = Log::open(
+        LocalStorage::open(d.path()).unwrap(),
+        signer(),
+        "other/log",
+        opts(8),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), "checkpoint.wrong_origin", "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_makes_the_log_read_only() {
+    let d = tempfile::tempdir().unwrap();
+    let faults = FaultInjector::new(4, FaultMode::Fail);
+    let s = FaultyStorage::new(LocalStorage::open(d.path()).unwrap(), faults.clone());
+    let log = Log::open(s, signer(), ORIGIN, opts(8)).await.unwrap();
+    // Step 1 is the new log's first checkpoint; the first append takes steps 2–4.
+    let e = log.append(entry(0)).await.unwrap_err();
+    assert_eq!(e.code(), "append.commit_failed", "{e}");
+    assert!(faults.tripped());
+    assert!(log.is_read_only());
+    assert_eq!(
+        log.append(entry(1)).await.unwrap_err().code(),
+        "append.read_only"
+    );
+    // Reads still work at the last good checkpoint.
+    assert_eq!(log.size(), 0);
+    log.close().await;
+    let log = open(d.path(), opts(8)).await;
+    assert_eq!(log.size(), 0);
+    assert_eq!(log.append(entry(0)).await.unwrap(), 0);
+}
