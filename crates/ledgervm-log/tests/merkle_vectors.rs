@@ -64,7 +64,7 @@ impl Vectors {
     /// RFC's split rule where the range is not a complete subtree.
     fn published_mth(&self, lo: u64, hi: u64) -> Hash {
         let n = hi - lo;
-        if n.is_power_of_two() && lo % n == 0 {
+        if n.is_power_of_two() && lo.is_multiple_of(n) {
             let level = n.trailing_zeros() as usize;
             return self.nodes[level][(lo / n) as usize];
         }

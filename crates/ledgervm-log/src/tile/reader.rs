@@ -6,7 +6,9 @@ use super::{
     HASH_SIZE, TILE_HEIGHT, TILE_WIDTH, Tile, TileError, hash_from_tile, tile_for_index,
     tile_subtree_hash,
 };
-use crate::merkle::{Hash, HashReader, MerkleError, node_hash, stored_hash_index, sub_tree_index};
+use crate::merkle::{
+    Hash, HashReader, MAX_TREE_SIZE, MerkleError, node_hash, stored_hash_index, sub_tree_index,
+};
 
 /// Where tile bytes come from (local storage, a cache, a remote server).
 ///
@@ -91,6 +93,12 @@ impl<S: TileSource> TileHashReader<S> {
             return Ok(Vec::new());
         }
         let n = self.size;
+        if n > MAX_TREE_SIZE {
+            return Err(TileError::IndexNotInTree {
+                index: indexes[0],
+                size: n,
+            });
+        }
         let limit = stored_hash_index(0, n);
         let mut order: HashMap<Tile, usize> = HashMap::new();
         let mut tiles: Vec<Tile> = Vec::new();

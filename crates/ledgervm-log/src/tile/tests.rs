@@ -146,7 +146,7 @@ fn tile_for_index_matches_layout() {
                 assert_eq!(got, store[x as usize]);
                 // Intermediate levels inside the tile are computed from it too.
                 for up in 1..TILE_HEIGHT {
-                    if (hn + 1) % (1 << up) != 0 {
+                    if !(hn + 1).is_multiple_of(1 << up) {
                         break;
                     }
                     let xu = stored_hash_index(level + up, hn >> up);
@@ -240,8 +240,8 @@ fn new_tiles_covers_changes() {
                 for i in 0..4u64 {
                     let a = tile_in_tree(l, i, old);
                     let b = tile_in_tree(l, i, new);
-                    if b.is_some() && a != b {
-                        want.push(b.unwrap());
+                    if let Some(b) = b.filter(|b| a != Some(*b)) {
+                        want.push(b);
                     }
                 }
             }
