@@ -18,9 +18,9 @@ use ledgervm_log::storage::{
 };
 
 /// Entries committed before the faulty run (ends mid-tile, mid-bundle).
-const BASE: u64 = 300;
+const BASE: u64 = 450;
 /// The faulty run's waves: each is appended concurrently, then awaited.
-const WAVES: [u64; 3] = [3, 230, 30];
+const WAVES: [u64; 3] = [3, 80, 30];
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -97,8 +97,19 @@ async fn faulty_run<S: Storage>(storage: S) -> Vec<(u64, Vec<u8>)> {
     acked
 }
 
+/// A scratch directory, on tmpfs when there is one: these tests check the recovery logic
+/// at every step, which an in-process fault cannot tell apart from a power cut anyway (the
+/// page cache survives), so paying for real fsyncs hundreds of times buys nothing. The
+/// kill test and the interop test run on the real disk.
+fn scratch() -> tempfile::TempDir {
+    match Path::new("/dev/shm").is_dir() {
+        true => tempfile::tempdir_in("/dev/shm").unwrap(),
+        false => tempfile::tempdir().unwrap(),
+    }
+}
+
 async fn every_step(depth: &str, mode: FaultMode) {
-    let root = tempfile::tempdir().unwrap();
+    let root = scratch();
     let base_dir = root.path().join("base");
     let base_head = make_base(&base_dir).await;
     let mut n = 1u64;
@@ -131,8 +142,10 @@ async fn every_step(depth: &str, mode: FaultMode) {
         assert_eq!(i, size);
         let head = (log.size(), log.root());
         log.close().await;
-        let again = reopen_and_check(&dir, &[(i, entry(i))], Some(&entry), Some(head)).await;
-        again.close().await;
+        if n % 4 == 0 {
+            let again = reopen_and_check(&dir, &[(i, entry(i))], Some(&entry), Some(head)).await;
+            again.close().await;
+        }
         std::fs::remove_dir_all(&dir).unwrap();
         if !faults.tripped() {
             let total: u64 = BASE + WAVES.iter().sum::<u64>();
@@ -189,8 +202,18 @@ async fn corrupt_full_tile_is_a_typed_error() {
         assert_eq!(e.code(), "open.corrupt_tile", "{path}: {e}");
         std::fs::write(&p, &good).unwrap();
     }
-    // A damaged partial tile at the edge: the recomputed root no longer matches.
-    let p = dir.join("tile/0/001.p/44");
+    // A damaged partial level-0 tile no longer matches its bundle.
+    let p = dir.join("tile/0/001.p/194");
+    let good = std::fs::read(&p).unwrap();
+    let mut bad = good.clone();
+    bad[0] ^= 1;
+    std::fs::write(&p, &bad).unwrap();
+    let s = LocalStorage::open(&dir).unwrap();
+    let e = Log::open(s, signer(), ORIGIN, opts(64)).await.unwrap_err();
+    assert_eq!(e.code(), "open.corrupt_tile", "{e}");
+    std::fs::write(&p, &good).unwrap();
+    // A damaged partial tile higher up: the recomputed root no longer matches.
+    let p = dir.join("tile/1/000.p/1");
     let mut bad = std::fs::read(&p).unwrap();
     bad[0] ^= 1;
     std::fs::write(&p, &bad).unwrap();

@@ -96,7 +96,8 @@ async fn kill_child_mid_append() {
                     break; // EOF, or a line cut short by the kill
                 }
                 let s = String::from_utf8_lossy(&line[..line.len() - 1]).to_string();
-                if s == "ready" {
+                // The harness prints "test child_appender ... " before our first line.
+                if s.ends_with("ready") {
                     let _ = ready_tx.send(());
                     continue;
                 }
