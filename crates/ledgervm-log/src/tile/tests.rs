@@ -312,6 +312,25 @@ fn tile_hash_reader_detects_tampering() {
         // The trusted reader returns the tampered hash: it does not verify.
         let t = TileHashReader::trusted(size, src);
         assert_ne!(t.read_hashes_checked(&[x]).unwrap()[0], store[x as usize]);
+
+        // Tampering with the tile's *last* hash is caught too, even when only its first
+        // hash is asked for: whole tiles are authenticated, not just the hashes read.
+        let src_last = |t: &Tile| {
+            let mut d = read_tile_data(t, &store).map_err(|e| TileError::Source(e.into()))?;
+            if t == victim {
+                let n = d.len();
+                d[n - 1] ^= 0x80;
+            }
+            Ok(d)
+        };
+        let r = TileHashReader::new(size, root, src_last);
+        assert!(
+            matches!(
+                r.read_hashes_checked(&[x]),
+                Err(TileError::InconsistentTile(_))
+            ),
+            "tampered end of {victim} not detected"
+        );
     }
     // A wrong root fails everything.
     let r = TileHashReader::new(size, [0u8; 32], |t: &Tile| {
