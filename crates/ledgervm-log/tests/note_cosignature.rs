@@ -1,7 +1,8 @@
-//! C2SP tlog-checkpoint + tlog-cosignature: published vectors where they exist, and an
-//! independent construction of the v1 cosignature where they do not. (No published
-//! vector pairs a cosigner public key with a cosigned checkpoint: the C2SP examples
-//! omit the keys, so signature checks use a from-scratch construction below.)
+//! C2SP tlog-checkpoint + tlog-cosignature: published vectors where they exist, and
+//! independent constructions where they do not. No published vector pairs a cosigner
+//! public key with a cosigned checkpoint (the C2SP examples omit the keys), so signature
+//! checks use (a) a from-scratch Rust construction below and (b) a vector produced with
+//! PyPI tlog-scales + pyca/cryptography (tests/vectors/tlog_scales_checkpoint.json).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -191,4 +192,43 @@ fn cosignature_rejections() {
     let mut not_cp = Note::new("hello\n").unwrap();
     assert!(witness.cosign_note(&mut not_cp, 1).is_err());
     assert!(Cosigner::new("bad name", SigningKey::from_bytes(&[1u8; 32])).is_err());
+}
+
+/// A checkpoint signed by tlog-scales (log key) and cosigned through pyca/cryptography
+/// following the spec text, both verified by tlog-scales when the vector was made.
+#[test]
+fn tlog_scales_cosigned_checkpoint() {
+    let v: Value =
+        serde_json::from_str(include_str!("vectors/tlog_scales_checkpoint.json")).unwrap();
+    let known = VerifierSet::new(vec![
+        Box::new(Verifier::from_vkey(s(&v, "log_vkey")).unwrap()),
+        Box::new(CosignatureVerifier::from_vkey(s(&v, "witness_vkey")).unwrap()),
+    ]);
+    let (cp, opened) = Checkpoint::open(s(&v, "note").as_bytes(), s(&v, "origin"), &known).unwrap();
+    assert_eq!(cp.size, 8);
+    assert_eq!(opened.verified.len(), 2);
+    assert_eq!(
+        cosignature_timestamp(&opened.verified[1]).unwrap(),
+        v["timestamp"].as_u64().unwrap()
+    );
+
+    // Our signer and cosigner, given the same seeds, write the very same note.
+    let seed = |k: &str| -> [u8; 32] { hex::decode(s(&v, k)).unwrap().try_into().unwrap() };
+    let log = Signer::new(
+        s(&v, "origin"),
+        SigningKey::from_bytes(&seed("log_seed_hex")),
+    )
+    .unwrap();
+    let w = Cosigner::new(
+        "witness.example/w1",
+        SigningKey::from_bytes(&seed("witness_seed_hex")),
+    )
+    .unwrap();
+    assert_eq!(log.verifier().vkey(), s(&v, "log_vkey"));
+    assert_eq!(w.verifier().vkey(), s(&v, "witness_vkey"));
+    let mut note = cp.to_note().unwrap();
+    log.sign_note(&mut note);
+    w.cosign_note(&mut note, v["timestamp"].as_u64().unwrap())
+        .unwrap();
+    assert_eq!(note.format(), s(&v, "note"));
 }
