@@ -142,23 +142,27 @@ pub fn stored_hash_index(level: u8, n: u64) -> u64 {
 }
 
 /// Inverse of [`stored_hash_index`]: the `(level, n)` stored at `index`.
+///
+/// Total: any `u64` gives an answer in a bounded number of steps, without overflow.
 pub fn split_stored_hash_index(index: u64) -> (u8, u64) {
-    // Every leaf contributes at least 1 and on average 2 hashes, so leaf index/2 is a
-    // lower bound for the leaf whose run of hashes contains `index`; walk forward.
-    let mut n = index / 2;
-    let mut index_n = stored_hash_index(0, n);
-    debug_assert!(index_n <= index);
+    // Leaf n's hash sits at 2n − popcount(n) (each leaf adds itself plus, on average, one
+    // ancestor). Start from the lower bound n = index/2 and walk forward: 2n − popcount(n)
+    // is within 64 of 2n, so the walk is short. u128 keeps the arithmetic exact.
+    let idx = index as u128;
+    let leaf_index = |n: u128| 2 * n - n.count_ones() as u128;
+    let mut n = idx / 2;
+    let mut index_n = leaf_index(n);
     loop {
         // Leaf n is followed by trailing_ones(n) higher-level hashes.
-        let x = index_n + 1 + (n + 1).trailing_zeros() as u64;
-        if x > index {
+        let x = index_n + 1 + (n + 1).trailing_zeros() as u128;
+        if x > idx {
             break;
         }
         n += 1;
         index_n = x;
     }
-    let level = (index - index_n) as u8;
-    (level, n >> level)
+    let level = (idx - index_n) as u32;
+    (level as u8, (n >> level) as u64)
 }
 
 /// Number of stored hashes for a tree of `n` leaves.
@@ -167,10 +171,10 @@ pub fn stored_hash_count(n: u64) -> u64 {
         return 0;
     }
     // Leaf n−1's hash plus the higher hashes it completes.
-    let mut count = stored_hash_index(0, n - 1) + 1;
+    let mut count = stored_hash_index(0, n - 1).wrapping_add(1);
     let mut i = n - 1;
     while i & 1 != 0 {
-        count += 1;
+        count = count.wrapping_add(1);
         i >>= 1;
     }
     count
@@ -343,6 +347,20 @@ mod tests {
             }
             assert_eq!(stored_hash_count(n + 1), expected);
         }
+    }
+
+    #[test]
+    fn split_is_total() {
+        for index in [u64::MAX, u64::MAX - 1, 1 << 63, (1 << 63) - 1, 3 << 62] {
+            let (level, n) = split_stored_hash_index(index);
+            assert!(level <= 64 && n <= index);
+        }
+        let top = stored_hash_count(MAX_TREE_SIZE);
+        for index in [top - 1, top - 2, top / 2] {
+            let (level, n) = split_stored_hash_index(index);
+            assert_eq!(stored_hash_index(level, n), index);
+        }
+        let _ = stored_hash_count(u64::MAX);
     }
 
     #[test]
