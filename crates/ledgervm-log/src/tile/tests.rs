@@ -378,6 +378,22 @@ mod prop {
         }
 
         #[test]
+        fn tile_math_is_total(
+            level in any::<u8>(), index in any::<u64>(), width in any::<u16>(),
+            len in 0usize..9000, x in any::<u64>(), old in any::<u64>(), new in any::<u64>(),
+        ) {
+            let t = Tile { level, index, width };
+            let data = vec![0u8; len];
+            let _ = hash_from_tile(&t, &data, x);
+            let _ = tile_for_index(x);
+            let _ = tile_in_tree(level, index, new);
+            let _ = crate::merkle::split_stored_hash_index(x);
+            // new_tiles lists at most a few tiles per level for small growth.
+            let (lo, hi) = (old.min(new), old.min(new).saturating_add(new % 5000));
+            prop_assert!(new_tiles(lo, hi).len() <= 8 * (2 + 5000 / 256));
+        }
+
+        #[test]
         fn parse_never_panics(s in "[tile/entrx0-9.p]{0,40}") {
             if let Ok(t) = Tile::parse_path(&s) {
                 prop_assert_eq!(t.path(), s.clone());
