@@ -38,7 +38,7 @@ fn signature_line_syntax() {
         format!("t\n\n\u{2014} n {sig} \n"),
         format!("t\n\n\u{2014} n+x {sig}\n"),
         format!("t\n\n\u{2014}  {sig}\n"),
-        format!("t\n\n\u{2014} n\n"),
+        "t\n\n\u{2014} n\n".to_string(),
         format!("t\n\n\u{2014} n {sig}\n\n"),
         format!("t\n\n\u{2014} n {sig}\r\n"),
         "t\n\n\u{2014} n AQIDBAU\n".to_string(),
