@@ -1,9 +1,11 @@
 //! Reads served from stored tiles: entries, inclusion and consistency proofs, and roots
 //! of earlier tree sizes.
 //!
-//! A small LRU cache holds **full** tiles and entry bundles, which are immutable. Partial
-//! tiles are read from storage every time: they are only valid for one tree size and are
-//! superseded as the log grows.
+//! A small LRU cache holds tiles and entry bundles keyed by level, index *and width*.
+//! Full tiles are immutable. A partial tile is too, once a checkpoint covers it: the path
+//! `.p/<W>` names one width, and committed objects are never rewritten (only objects
+//! beyond the checkpoint, which readers never ask for, can be). Partial tiles simply stop
+//! being asked for as the log grows, and age out of the cache.
 //!
 //! Reads trust the storage (it is the log's own, fsynced data) and use
 //! [`TileHashReader::trusted`], but each answer is checked before it is returned where
@@ -79,8 +81,9 @@ impl ReadError {
     }
 }
 
-/// Which object a cache slot holds: a hash tile (`Some(level)`) or an entry bundle.
-type CacheKey = (Option<u8>, u64);
+/// Which object a cache slot holds: a hash tile (`Some(level)`) or an entry bundle, its
+/// index and its width.
+type CacheKey = (Option<u8>, u64, usize);
 
 /// Serves reads from a log's storage through a small cache of full tiles.
 ///
@@ -98,7 +101,7 @@ impl std::fmt::Debug for LogReader {
 }
 
 impl LogReader {
-    /// A reader over `storage` caching up to `cache_tiles` full tiles and bundles.
+    /// A reader over `storage` caching up to `cache_tiles` tiles and bundles.
     pub fn new(storage: Arc<dyn Storage>, cache_tiles: usize) -> Self {
         LogReader {
             storage,
@@ -108,18 +111,14 @@ impl LogReader {
         }
     }
 
-    fn object(&self, key: CacheKey, width: usize) -> Result<Arc<Vec<u8>>, ReadError> {
-        let full = width == TILE_WIDTH;
-        if full {
-            if let Some(d) = self.cache.lock().get(&key) {
-                return Ok(d.clone());
-            }
+    fn object(&self, key: CacheKey) -> Result<Arc<Vec<u8>>, ReadError> {
+        if let Some(d) = self.cache.lock().get(&key) {
+            return Ok(d.clone());
         }
-        let path = tile_path(key.0.map(u32::from), key.1, if full { 0 } else { width });
+        let width = if key.2 == TILE_WIDTH { 0 } else { key.2 };
+        let path = tile_path(key.0.map(u32::from), key.1, width);
         let data = Arc::new(self.storage.get(&path)?.ok_or(ReadError::Missing(path))?);
-        if full {
-            self.cache.lock().put(key, data.clone());
-        }
+        self.cache.lock().put(key, data.clone());
         Ok(data)
     }
 
@@ -142,7 +141,7 @@ impl LogReader {
         } else {
             (tree_size % TILE_WIDTH as u64) as usize
         };
-        let data = self.object((None, b), width)?;
+        let data = self.object((None, b, width))?;
         let corrupt = |reason: &str| ReadError::Corrupt {
             path: tile_path(None, b, if width == TILE_WIDTH { 0 } else { width }),
             reason: reason.to_string(),
@@ -240,18 +239,18 @@ fn check_size(what: &'static str, value: u64, size: u64) -> Result<(), ReadError
 /// Maps tree-math errors, surfacing storage failures and missing or damaged tiles as
 /// such rather than as generic math errors.
 fn merkle(e: MerkleError) -> ReadError {
-    if let MerkleError::Read(inner) = &e {
-        if let Some(te) = inner.downcast_ref::<TileError>() {
-            if let TileError::Source(src) = te {
-                if let Some(re) = src.downcast_ref::<SourceError>() {
-                    return re.0.to_read_error();
-                }
-            }
-            return ReadError::Corrupt {
-                path: "tile".into(),
-                reason: te.to_string(),
-            };
+    if let MerkleError::Read(inner) = &e
+        && let Some(te) = inner.downcast_ref::<TileError>()
+    {
+        if let TileError::Source(src) = te
+            && let Some(re) = src.downcast_ref::<SourceError>()
+        {
+            return re.0.to_read_error();
         }
+        return ReadError::Corrupt {
+            path: "tile".into(),
+            reason: te.to_string(),
+        };
     }
     ReadError::Merkle(e)
 }
@@ -294,8 +293,8 @@ struct Source<'a> {
 
 impl TileSource for Source<'_> {
     fn read_tile(&self, tile: &Tile) -> Result<Vec<u8>, TileError> {
-        let key = (Some(tile.level), tile.index);
-        match self.reader.object(key, tile.width as usize) {
+        let key = (Some(tile.level), tile.index, tile.width as usize);
+        match self.reader.object(key) {
             Ok(d) => Ok(d.as_ref().clone()),
             Err(ReadError::Missing(p)) => Err(TileError::Source(Box::new(SourceError(
                 SourceFailure::Missing(p),

@@ -22,7 +22,11 @@ fn entry(i: u64) -> Vec<u8> {
     let len = (i * 37 % 700) as usize;
     let mut e = format!("entry {i}:").into_bytes();
     e.resize(
-        if i % 97 == 0 { 0 } else { len.max(e.len()) },
+        if i.is_multiple_of(97) {
+            0
+        } else {
+            len.max(e.len())
+        },
         b'a' + (i % 26) as u8,
     );
     e

@@ -142,7 +142,7 @@ async fn every_step(depth: &str, mode: FaultMode) {
         assert_eq!(i, size);
         let head = (log.size(), log.root());
         log.close().await;
-        if n % 4 == 0 {
+        if n.is_multiple_of(4) {
             let again = reopen_and_check(&dir, &[(i, entry(i))], Some(&entry), Some(head)).await;
             again.close().await;
         }

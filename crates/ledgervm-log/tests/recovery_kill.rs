@@ -101,10 +101,10 @@ async fn kill_child_mid_append() {
                     let _ = ready_tx.send(());
                     continue;
                 }
-                if let Some((i, e)) = s.split_once(' ') {
-                    if let (Ok(i), Ok(e)) = (i.parse::<u64>(), hex::decode(e)) {
-                        acked.push((i, e));
-                    }
+                if let Some((i, e)) = s.split_once(' ')
+                    && let (Ok(i), Ok(e)) = (i.parse::<u64>(), hex::decode(e))
+                {
+                    acked.push((i, e));
                 }
             }
             acked

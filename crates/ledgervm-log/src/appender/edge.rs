@@ -59,10 +59,10 @@ impl Edge {
         if bundle.len() as u64 != size % TILE_WIDTH as u64 {
             return Err("partial bundle width does not match the tree size");
         }
-        if let Some(l0) = levels.first() {
-            if bundle.iter().zip(l0).any(|(e, h)| leaf_hash(e) != *h) {
-                return Err("partial bundle does not match the level-0 tile");
-            }
+        if let Some(l0) = levels.first()
+            && bundle.iter().zip(l0).any(|(e, h)| leaf_hash(e) != *h)
+        {
+            return Err("partial bundle does not match the level-0 tile");
         }
         Ok(Edge {
             size,

@@ -61,7 +61,7 @@ pub struct LogOptions {
     pub max_wait: Duration,
     /// How much of the stored tree [`Log::open`] re-hashes. Default [`VerifyOnOpen::Full`].
     pub verify_on_open: VerifyOnOpen,
-    /// Full tiles kept in the read cache. Default 1024 (about 8 MiB).
+    /// Tiles and bundles kept in the read cache. Default 1024 (about 8 MiB of hash tiles).
     pub cache_tiles: usize,
 }
 

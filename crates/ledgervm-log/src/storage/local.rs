@@ -111,6 +111,24 @@ struct State {
     dirs_made: HashSet<PathBuf>,
     record: Vec<u8>,
     poisoned: bool,
+    stats: LocalStats,
+}
+
+/// Where [`LocalStorage`]'s commit time goes (cumulative since open).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LocalStats {
+    /// Successful commits.
+    pub commits: u64,
+    /// Journal bytes written.
+    pub journal_bytes: u64,
+    /// Time appending to the journal and in its `fdatasync`, in nanoseconds.
+    pub journal_ns: u64,
+    /// Time writing objects and the checkpoint to their paths, in nanoseconds.
+    pub publish_ns: u64,
+    /// Flushes (per-file fsyncs + journal reset).
+    pub flushes: u64,
+    /// Time in flushes, in nanoseconds.
+    pub flush_ns: u64,
 }
 
 impl LocalStorage {
@@ -160,6 +178,7 @@ impl LocalStorage {
                 dirs_made: HashSet::new(),
                 record: Vec::new(),
                 poisoned: false,
+                stats: LocalStats::default(),
             }),
         };
         {
@@ -183,6 +202,11 @@ impl LocalStorage {
     /// The journal's current size in bytes (zero right after a flush).
     pub fn journal_len(&self) -> u64 {
         self.st.lock().journal_len
+    }
+
+    /// Cumulative commit statistics.
+    pub fn stats(&self) -> LocalStats {
+        self.st.lock().stats
     }
 
     /// Makes every committed file durable in place and empties the journal.
@@ -293,6 +317,7 @@ impl LocalStorage {
     }
 
     fn flush_locked(&self, st: &mut State) -> Result<(), StorageError> {
+        let t0 = std::time::Instant::now();
         let files: Vec<PathBuf> = st.dirty.iter().map(|r| self.dir.join(r)).collect();
         let mut dirs: HashSet<PathBuf> = HashSet::new();
         for f in &files {
@@ -317,6 +342,8 @@ impl LocalStorage {
         st.journal.sync_all().map_err(io("fsync", &jpath))?;
         st.journal_len = 0;
         st.dirty.clear();
+        st.stats.flushes += 1;
+        st.stats.flush_ns += t0.elapsed().as_nanos() as u64;
         Ok(())
     }
 
@@ -370,6 +397,7 @@ impl LocalStorage {
             journal::encode(&ops, new, &mut record);
         }
         let jpath = self.dir.join(JOURNAL);
+        let t0 = std::time::Instant::now();
         match self.fault("journal_append")? {
             None => st.journal.write_all(&record).map_err(io("write", &jpath))?,
             Some(FaultMode::Fail) => return Err(self.injected("journal_append")),
@@ -383,7 +411,10 @@ impl LocalStorage {
         }
         st.journal.sync_data().map_err(io("fdatasync", &jpath))?;
         st.journal_len += record.len() as u64;
+        st.stats.journal_bytes += record.len() as u64;
         st.record = record;
+        let t1 = std::time::Instant::now();
+        st.stats.journal_ns += (t1 - t0).as_nanos() as u64;
         // Durable from here on; now publish the files.
         for (path, data) in &pending {
             self.write_file(st, path, data)?;
@@ -398,6 +429,9 @@ impl LocalStorage {
                 st.growing.insert(key.to_string(), (path, data));
             }
         }
+        let t2 = std::time::Instant::now();
+        st.stats.publish_ns += (t2 - t1).as_nanos() as u64;
+        st.stats.commits += 1;
         if st.journal_len >= self.opts.flush_threshold {
             self.flush_locked(st)?;
         }

@@ -24,7 +24,7 @@ mod journal;
 mod local;
 
 pub use fault::{FaultInjector, FaultMode, FaultyStorage};
-pub use local::{LocalOptions, LocalStorage};
+pub use local::{LocalOptions, LocalStats, LocalStorage};
 
 use std::path::PathBuf;
 
