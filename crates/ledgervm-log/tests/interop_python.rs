@@ -45,12 +45,12 @@ async fn python_verifiers_accept_our_log() {
     let log_dir = dump.path().join("log");
 
     let signer = Signer::generate(ORIGIN).unwrap();
-    let storage = LocalStorage::open(&log_dir).unwrap();
+    let storage = std::sync::Arc::new(LocalStorage::open(&log_dir).unwrap());
     let opts = LogOptions {
         max_batch: 100,
         ..LogOptions::default()
     };
-    let log = Log::open(storage, signer.clone(), ORIGIN, opts)
+    let log = Log::open(storage.clone(), signer.clone(), ORIGIN, opts)
         .await
         .unwrap();
 
@@ -115,6 +115,9 @@ async fn python_verifiers_accept_our_log() {
     std::fs::write(dump.path().join("proofs.json"), doc.to_string()).unwrap();
     std::fs::write(dump.path().join("vkey"), signer.verifier().vkey()).unwrap();
 
+    // Make everything durable in place, including the checkpoint file (which LocalStorage
+    // replaces in the background), as an operator would before handing the dir over.
+    storage.flush().unwrap();
     let out = Command::new(&python)
         .arg(&script)
         .arg(dump.path())

@@ -3,7 +3,7 @@
 //! One record per committed batch:
 //!
 //! ```text
-//! "LVJ1" | payload_len: u32 LE | payload | first 16 bytes of SHA-256("LVJ1" | len | payload)
+//! "LVJ1" | payload_len: u32 LE | payload | CRC-32("LVJ1" | len | payload): u32 LE
 //! payload = op_count: u32 | op* | checkpoint_len: u32 | checkpoint
 //! op      = 0x00 | path | data_len: u32 | data                        (put)
 //!         | 0x01 | path | base | base_len: u32 | suffix_len: u32 | suffix  (extend)
@@ -15,12 +15,12 @@
 //! this keeps a batch's record close to the size of its new entries instead of rewriting
 //! up to 64 KiB of bundle per batch. The checksum catches a torn tail: records are only
 //! ever appended and the file is only ever truncated to zero, so the first bad frame is
-//! where the last (unacknowledged) write was cut off.
-
-use sha2::{Digest, Sha256};
+//! where the last (unacknowledged) write was cut off. CRC-32 (as in PostgreSQL's WAL)
+//! rather than SHA-256: it only has to catch accidents, it detects every single-bit error,
+//! and on CPUs without SHA extensions it is ~20× cheaper on the commit path.
 
 const MAGIC: &[u8; 4] = b"LVJ1";
-const SUM_LEN: usize = 16;
+const SUM_LEN: usize = 4;
 const HEADER_LEN: usize = 8;
 
 /// One journal operation, borrowing its bytes.
@@ -94,8 +94,8 @@ pub(crate) fn encode(ops: &[Op<'_>], checkpoint: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(checkpoint);
     let payload_len = (out.len() - start - HEADER_LEN) as u32;
     out[start + 4..start + 8].copy_from_slice(&payload_len.to_le_bytes());
-    let sum = Sha256::digest(&out[start..]);
-    out.extend_from_slice(&sum[..SUM_LEN]);
+    let sum = crc32fast::hash(&out[start..]);
+    out.extend_from_slice(&sum.to_le_bytes());
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -122,7 +122,7 @@ pub(crate) fn scan(buf: &[u8]) -> Result<Scan<'_>, JournalError> {
             break;
         }
         let body = &rest[..HEADER_LEN + len];
-        if Sha256::digest(body)[..SUM_LEN] != rest[HEADER_LEN + len..total] {
+        if crc32fast::hash(body).to_le_bytes()[..] != rest[HEADER_LEN + len..total] {
             break;
         }
         records.push(decode_payload(&body[HEADER_LEN..], off)?);
@@ -322,8 +322,8 @@ mod tests {
         let payload = [9u8, 0, 0, 0, 0xff];
         frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         frame.extend_from_slice(&payload);
-        let sum = Sha256::digest(&frame);
-        frame.extend_from_slice(&sum[..SUM_LEN]);
+        let sum = crc32fast::hash(&frame);
+        frame.extend_from_slice(&sum.to_le_bytes());
         assert!(matches!(
             scan(&frame),
             Err(JournalError::Malformed { offset: 0, .. })
