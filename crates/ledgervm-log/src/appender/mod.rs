@@ -48,7 +48,7 @@ use crate::merkle::Hash;
 use crate::note::Signer;
 use crate::reader::{LogReader, ReadError};
 use crate::storage::{Storage, StorageError};
-use edge::Edge;
+pub(crate) use edge::Edge;
 
 /// Options for [`Log::open`].
 #[derive(Debug, Clone)]
