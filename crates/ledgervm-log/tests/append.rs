@@ -222,3 +222,44 @@ async fn a_failed_commit_makes_the_log_read_only() {
     assert_eq!(log.size(), 0);
     assert_eq!(log.append(entry(0)).await.unwrap(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_tiles_give_corrupt_errors_not_wrong_answers() {
+    let d = tempfile::tempdir().unwrap();
+    let log = open(d.path(), opts(100)).await;
+    append_all(&log, 0..600).await;
+    log.close().await;
+    // Re-opening replays and empties the journal; otherwise the next open would repair
+    // the damage below from it.
+    drop(LocalStorage::open(d.path()).unwrap());
+    // Damage a full bundle and a full level-0 tile, then open without full verification
+    // (which would refuse the log) to see what reads do.
+    for path in ["tile/entries/001", "tile/0/001"] {
+        let p = d.path().join(path);
+        let mut b = std::fs::read(&p).unwrap();
+        b[40] ^= 0x10;
+        std::fs::write(&p, b).unwrap();
+    }
+    let o = LogOptions {
+        verify_on_open: ledgervm_log::appender::VerifyOnOpen::Edge,
+        ..opts(100)
+    };
+    let log = open(d.path(), o).await;
+    assert_eq!(log.entry(5).unwrap(), entry(5));
+    // Byte 40 of bundle 1 is inside entry 256; of tile 0/001, inside leaf hash 257.
+    assert_eq!(log.entry(256).unwrap_err().code(), "read.corrupt");
+    assert_eq!(log.entry(257).unwrap_err().code(), "read.corrupt");
+    assert_eq!(log.entry(300).unwrap(), entry(300));
+    let size = log.size();
+    // Every proof that uses a hash from the damaged tile fails its self-check.
+    let bad = (256..512)
+        .filter(|&i| log.inclusion_proof(i, size).is_err())
+        .count();
+    assert!(bad > 0, "no proof noticed the damaged tile");
+    for i in 256..512 {
+        if let Err(e) = log.inclusion_proof(i, size) {
+            assert_eq!(e.code(), "read.corrupt");
+        }
+    }
+    assert!(log.inclusion_proof(5, size).is_ok());
+}

@@ -50,10 +50,15 @@ use crate::reader::{LogReader, ReadError};
 use crate::storage::{Storage, StorageError};
 pub(crate) use edge::Edge;
 
+/// The largest allowed [`LogOptions::max_batch`]: keeps a batch's journal record (up to
+/// 64 KiB per entry) well under the 4 GiB a record can describe.
+pub const MAX_BATCH: usize = 1 << 15;
+
 /// Options for [`Log::open`].
 #[derive(Debug, Clone)]
 pub struct LogOptions {
-    /// The most entries one batch (one commit) takes. Default 256.
+    /// The most entries one batch (one commit) takes. Default 256; at most
+    /// [`MAX_BATCH`] (larger values are clamped).
     pub max_batch: usize,
     /// How long the sequencer waits for more entries when fewer than `max_batch` are
     /// queued. Default zero: take what is queued, which already batches under load
@@ -211,7 +216,7 @@ impl Log {
             edge: Some(edge),
             signer,
             origin,
-            max_batch: opts.max_batch.max(1),
+            max_batch: opts.max_batch.clamp(1, MAX_BATCH),
             max_wait: opts.max_wait,
         };
         tokio::spawn(seq.run());
