@@ -23,7 +23,7 @@ use std::sync::Arc;
 use lru::LruCache;
 use parking_lot::Mutex;
 
-use crate::appender::{TILE_WIDTH, decode_bundle, tile_path};
+use crate::appender::{TILE_WIDTH, decode_bundle, encode_bundle, tile_path};
 use crate::merkle::{
     Hash, HashReader, MerkleError, leaf_hash, node_hash, prove_consistency, prove_inclusion,
     split_stored_hash_index, stored_hash_index, tree_hash, verify_consistency, verify_inclusion,
@@ -140,7 +140,26 @@ impl LogReader {
     fn fetch(&self, level: Option<u8>, index: u64, width: usize) -> Result<Vec<u8>, ReadError> {
         let w = if width == TILE_WIDTH { 0 } else { width };
         let path = tile_path(level.map(u32::from), index, w);
-        self.storage.get(&path)?.ok_or(ReadError::Missing(path))
+        if let Some(d) = self.storage.get(&path)? {
+            return Ok(d);
+        }
+        if w == 0 {
+            return Err(ReadError::Missing(path));
+        }
+        // A partial tile is deleted once its full tile is durable; the full tile starts
+        // with the same hashes or entries.
+        let full = tile_path(level.map(u32::from), index, 0);
+        let mut d = self.storage.get(&full)?.ok_or(ReadError::Missing(path))?;
+        match level {
+            Some(_) => d.truncate(32 * width),
+            None => {
+                if let Some(mut entries) = decode_bundle(&d) {
+                    entries.truncate(width);
+                    d = encode_bundle(&entries);
+                }
+            }
+        }
+        Ok(d)
     }
 
     fn bundle(&self, index: u64, width: usize) -> Result<Arc<Vec<u8>>, ReadError> {

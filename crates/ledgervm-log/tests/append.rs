@@ -263,3 +263,30 @@ async fn damaged_tiles_give_corrupt_errors_not_wrong_answers() {
     }
     assert!(log.inclusion_proof(5, size).is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn superseded_partial_tiles_are_collected_and_old_sizes_still_read() {
+    use ledgervm_log::reader::LogReader;
+    use std::sync::Arc;
+    let d = tempfile::tempdir().unwrap();
+    let storage = Arc::new(LocalStorage::open(d.path()).unwrap());
+    let log = Log::open(storage.clone(), signer(), ORIGIN, opts(7))
+        .await
+        .unwrap();
+    append_all(&log, 0..300).await;
+    let root_300 = log.root();
+    append_all(&log, 300..600).await;
+    storage.flush().unwrap();
+    // Tiles 0 and 1 filled up: their partial versions are gone, the open one's remain.
+    assert!(!d.path().join("tile/0/000.p").exists());
+    assert!(!d.path().join("tile/entries/001.p").exists());
+    assert!(d.path().join("tile/0/002.p").exists());
+    let leaves: Vec<Hash> = (0..600).map(|k| leaf_hash(&entry(k))).collect();
+    assert_eq!(log.root(), root_from_leaf_hashes(&leaves));
+    // A reader still serving the old size 300 falls back to the full tiles.
+    let old = LogReader::new(storage.clone(), 16);
+    assert_eq!(old.entry(299, 300, root_300).unwrap(), entry(299));
+    let p = old.inclusion_proof(299, 300, 300, root_300).unwrap();
+    verify_inclusion(299, 300, &leaves[299], &p, &root_300).unwrap();
+    log.close().await;
+}

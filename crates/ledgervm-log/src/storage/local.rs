@@ -375,10 +375,36 @@ impl LocalStorage {
         st.journal.set_len(0).map_err(io("truncate", &jpath))?;
         st.journal.sync_all().map_err(io("fsync", &jpath))?;
         st.journal_len = 0;
+        self.collect_partials(&mut st.files);
         st.files.dirty.clear();
         st.stats.flushes += 1;
         st.stats.flush_ns += t0.elapsed().as_nanos() as u64;
         Ok(())
+    }
+
+    /// Deletes the partial versions (`<path>.p/`) of every tile or bundle that became full
+    /// since the last flush, now that the full one is durable. Without this a log
+    /// appended one entry at a time would keep ~255 superseded copies of every bundle.
+    /// `tlog-tiles` clients fall back to the full tile when a partial one is gone, and so
+    /// does [`LogReader`](crate::reader::LogReader). Best effort: a leftover is only
+    /// garbage, and the journal never refers to these files once the full object is
+    /// committed.
+    fn collect_partials(&self, files: &mut Files) {
+        for rel in &files.dirty {
+            if !rel.starts_with("tile/") || growing_key(rel).len() != rel.len() {
+                continue;
+            }
+            let d = self.dir.join(format!("{rel}.p"));
+            match fs::remove_dir_all(&d) {
+                Ok(()) => {
+                    files.dirs_made.remove(&d);
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(dir = %d.display(), error = %e, "cannot delete partial tiles")
+                }
+            }
+        }
     }
 
     /// Fsyncs every path. Writeback of all of them is started first, and the fsyncs
@@ -783,6 +809,23 @@ mod tests {
         drop(s);
         assert_eq!(fs::read(d.path().join(CHECKPOINT)).unwrap(), cp(79));
         assert!(!d.path().join(".checkpoint.tmp").exists());
+    }
+
+    #[test]
+    fn flush_deletes_partials_of_full_tiles_only() {
+        let d = tempfile::tempdir().unwrap();
+        let s = LocalStorage::open(d.path()).unwrap();
+        s.put("tile/0/000.p/1", vec![1; 32]).unwrap();
+        s.put("tile/0/001.p/1", vec![1; 32]).unwrap();
+        s.swap_checkpoint(None, b"a").unwrap();
+        s.put("tile/0/000.p/2", vec![1; 64]).unwrap();
+        s.swap_checkpoint(Some(b"a"), b"b").unwrap();
+        s.put("tile/0/000", vec![1; 8192]).unwrap();
+        s.swap_checkpoint(Some(b"b"), b"c").unwrap();
+        s.flush().unwrap();
+        assert!(!d.path().join("tile/0/000.p").exists());
+        assert!(d.path().join("tile/0/000").exists());
+        assert!(d.path().join("tile/0/001.p/1").exists());
     }
 
     #[test]
