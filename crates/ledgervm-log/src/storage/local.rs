@@ -34,7 +34,9 @@
 //! [`LocalOptions::flush_threshold`] bytes, writeback of every file written since the
 //! last flush is started at once, each is fsynced (on a few threads, so the filesystem
 //! folds them into a few journal commits), then the parent directories, then the journal
-//! is truncated to zero. The flush costs ~0.2–0.6 ms per batch, amortised.
+//! is truncated to zero. The flush costs ~0.2–1 ms per batch, amortised. Last, the
+//! partial versions of every tile that became full are deleted (clients fall back to the
+//! full tile), which bounds the directory to about one partial tile per level.
 //!
 //! With [`LocalOptions::fault`] set, all of this runs in one thread in a fixed order
 //! (journal, objects, checkpoint file) so that fault step numbers are reproducible.
@@ -353,6 +355,14 @@ impl LocalStorage {
             st.files.dirty.insert(CHECKPOINT.to_string());
         }
         let files: Vec<PathBuf> = st.files.dirty.iter().map(|r| self.dir.join(r)).collect();
+        // Tiles and bundles that became full since the last flush.
+        let full: Vec<String> = st
+            .files
+            .dirty
+            .iter()
+            .filter(|r| r.starts_with("tile/") && growing_key(r).len() == r.len())
+            .cloned()
+            .collect();
         let mut dirs: HashSet<PathBuf> = HashSet::new();
         for f in &files {
             let mut p = f.parent();
@@ -375,25 +385,25 @@ impl LocalStorage {
         st.journal.set_len(0).map_err(io("truncate", &jpath))?;
         st.journal.sync_all().map_err(io("fsync", &jpath))?;
         st.journal_len = 0;
-        self.collect_partials(&mut st.files);
+        // Only now: journal records (of a full object, or of a later partial) may name a
+        // partial version as the base of an extend op, so it must outlive the journal.
+        self.collect_partials(&mut st.files, &full);
         st.files.dirty.clear();
         st.stats.flushes += 1;
         st.stats.flush_ns += t0.elapsed().as_nanos() as u64;
         Ok(())
     }
 
-    /// Deletes the partial versions (`<path>.p/`) of every tile or bundle that became full
-    /// since the last flush, now that the full one is durable. Without this a log
+    /// Deletes the partial versions (`<path>.p/`) of every tile or bundle in `full` (those
+    /// that became full since the last flush), once the full one is durable. Without this a log
     /// appended one entry at a time would keep ~255 superseded copies of every bundle.
     /// `tlog-tiles` clients fall back to the full tile when a partial one is gone, and so
-    /// does [`LogReader`](crate::reader::LogReader). Best effort: a leftover is only
-    /// garbage, and the journal never refers to these files once the full object is
-    /// committed.
-    fn collect_partials(&self, files: &mut Files) {
-        for rel in &files.dirty {
-            if !rel.starts_with("tile/") || growing_key(rel).len() != rel.len() {
-                continue;
-            }
+    /// does [`LogReader`](crate::reader::LogReader). Runs after the journal is emptied
+    /// (extend ops in it may name these files as bases); the deleted files were fsynced
+    /// like all others, so a crash before or during the deletion leaves whole files.
+    /// Best effort: a leftover is only garbage.
+    fn collect_partials(&self, files: &mut Files, full: &[String]) {
+        for rel in full {
             let d = self.dir.join(format!("{rel}.p"));
             match fs::remove_dir_all(&d) {
                 Ok(()) => {
