@@ -22,6 +22,7 @@
 mod fault;
 mod journal;
 mod local;
+mod publisher;
 
 pub use fault::{FaultInjector, FaultMode, FaultyStorage};
 pub use local::{LocalOptions, LocalStats, LocalStorage};
