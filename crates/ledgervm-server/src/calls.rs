@@ -1,0 +1,163 @@
+//! `POST /v1/apps/{name}/calls/{func}`: run a call and answer once it is durable.
+//!
+//! A call the guest returned from answers 200; a call the guest failed (trap, out of
+//! fuel, bad arguments, unknown function, …) is still a recorded, durable result, so it
+//! answers 422 with the same body plus `code`/`message` — the receipt proves the failure.
+
+use crate::ServerState;
+use crate::apps::check_name;
+use crate::error::{ApiError, json_response};
+use crate::extract::{JsonBody, Path};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use ledgervm_node::record::Outcome;
+use ledgervm_node::{CallInput, CallResult, Node};
+use ledgervm_runtime::state::Caller;
+use ledgervm_runtime::value::Value;
+use serde::Deserialize;
+
+/// The call body: `{"args": [typed values]}`; `args` may be omitted for no arguments.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallBody {
+    /// Typed values, decoded with the value codec so errors carry its codes and paths.
+    #[serde(default)]
+    pub args: Vec<serde_json::Value>,
+}
+
+/// Decodes typed arguments (`{"type":"u32","value":5}`, …).
+pub(crate) fn decode_args(args: Vec<serde_json::Value>) -> Result<Vec<Value>, ApiError> {
+    Ok(Value::from_json_array(
+        &serde_json::Value::Array(args),
+        "args",
+    )?)
+}
+
+/// Runs a call on a task of its own so that nothing the HTTP side does (a client hanging
+/// up, the request timeout) can cancel it between execution and its durable record.
+pub(crate) async fn run_call(node: &Node, input: CallInput) -> Result<CallResult, ApiError> {
+    let node = node.clone();
+    Ok(tokio::spawn(async move { node.call(input).await }).await??)
+}
+
+/// The status and JSON body for a durable call: 200 when the guest returned, 422 with
+/// the call error's code and message when it failed.
+pub fn call_json(res: &CallResult) -> (StatusCode, serde_json::Value) {
+    let mut body = serde_json::json!({
+        "result": res.outcome,
+        "index": res.index,
+        "fuel": res.fuel,
+        "receipt": res.receipt,
+    });
+    if !res.stdout.is_empty() {
+        body["stdout"] = String::from_utf8_lossy(&res.stdout).into_owned().into();
+    }
+    match &res.outcome {
+        Outcome::Ok(_) => (StatusCode::OK, body),
+        Outcome::Err(e) => {
+            body["code"] = e.code().into();
+            body["message"] = e.to_string().into();
+            (StatusCode::UNPROCESSABLE_ENTITY, body)
+        }
+    }
+}
+
+/// `POST /v1/apps/{name}/calls/{func}`.
+pub(crate) async fn call(
+    State(s): State<ServerState>,
+    Path((app, func)): Path<(String, String)>,
+    JsonBody(body): JsonBody<CallBody>,
+) -> Result<Response, ApiError> {
+    check_name(&app)?;
+    let args = decode_args(body.args)?;
+    let input = CallInput {
+        app,
+        func,
+        args,
+        caller: Caller::anonymous(),
+    };
+    let res = run_call(&s.node, input).await?;
+    let (status, body) = call_json(&res);
+    Ok(json_response(status, &body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn args_decode_with_codec_codes_and_paths() {
+        let ok = decode_args(vec![json!({"type": "u32", "value": 5})]).unwrap();
+        assert_eq!(ok, vec![Value::U32(5)]);
+        let e = decode_args(vec![
+            json!({"type": "u32", "value": 5}),
+            json!({"type": "u9", "value": 1}),
+        ])
+        .unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.code.starts_with("value."), "{e}");
+        assert!(e.message.contains("args[1]"), "{e}");
+        assert_eq!(decode_args(vec![]).unwrap(), vec![]);
+    }
+
+    fn result(outcome: Outcome, stdout: &[u8]) -> CallResult {
+        CallResult {
+            index: 7,
+            outcome,
+            fuel: 99,
+            stdout: stdout.to_vec(),
+            receipt: ledgervm_node::Receipt {
+                format: ledgervm_node::receipt::RECEIPT_FORMAT.into(),
+                entry: "{}".into(),
+                blob: None,
+                proof: "p".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn ok_is_200_and_failure_is_422_with_code() {
+        let (st, body) = call_json(&result(Outcome::Ok(vec![Value::I32(12)]), b""));
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(
+            body["result"],
+            json!({"ok": [{"type": "i32", "value": 12}]})
+        );
+        assert_eq!(
+            (body["index"].as_u64(), body["fuel"].as_u64()),
+            (Some(7), Some(99))
+        );
+        assert!(
+            body.get("stdout").is_none() && body.get("code").is_none(),
+            "{body}"
+        );
+        assert_eq!(
+            body["receipt"]["format"],
+            ledgervm_node::receipt::RECEIPT_FORMAT
+        );
+
+        let err = ledgervm_runtime::CallError::Trap {
+            code: "unreachable".into(),
+            message: "wasm `unreachable` instruction executed".into(),
+        };
+        let (st, body) = call_json(&result(Outcome::Err(err.clone()), b"hi \xff"));
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["code"], "trap");
+        assert_eq!(body["message"], err.to_string());
+        assert_eq!(body["result"]["err"]["code"], "trap");
+        assert_eq!(body["stdout"], "hi \u{fffd}");
+    }
+
+    #[test]
+    fn call_body_rejects_unknown_fields_and_allows_missing_args() {
+        assert!(serde_json::from_str::<CallBody>(r#"{"arg": []}"#).is_err());
+        assert!(
+            serde_json::from_str::<CallBody>("{}")
+                .unwrap()
+                .args
+                .is_empty()
+        );
+    }
+}

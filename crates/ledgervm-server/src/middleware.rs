@@ -1,0 +1,89 @@
+//! Cross-cutting layers: request timeout, in-flight accounting, and JSON answers for the
+//! responses axum would otherwise give as plain text (unknown route, wrong method, panic).
+
+use crate::error::{ApiError, codes, json_response};
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Fallback for paths no route matches: 404 `route_not_found`.
+pub(crate) async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(
+        codes::ROUTE_NOT_FOUND,
+        format!("no route for {method} {}", uri.path()),
+    )
+}
+
+/// Turns axum's empty 405 into a JSON 405 `method_not_allowed`, keeping its `Allow`
+/// header.
+pub(crate) async fn json_method_not_allowed(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let resp = next.run(req).await;
+    if resp.status() != StatusCode::METHOD_NOT_ALLOWED
+        || resp.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return resp;
+    }
+    let (mut parts, _) = resp.into_parts();
+    let body = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        codes::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {path}"),
+    )
+    .into_response();
+    let (bparts, body) = body.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(bparts.headers);
+    Response::from_parts(parts, body)
+}
+
+/// Answers 503 `request_timeout` when the inner service takes longer than the limit.
+/// Calls run on tasks of their own, so a call cut off here still completes and is logged.
+pub(crate) async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::REQUEST_TIMEOUT,
+            format!("request took longer than {} ms", limit.as_millis()),
+        )
+        .into_response(),
+    }
+}
+
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Counts requests being handled (see [`crate::ServerHandle::in_flight`]).
+pub(crate) async fn count_in_flight(
+    State(n): State<Arc<AtomicUsize>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    n.fetch_add(1, Ordering::SeqCst);
+    let _guard = InFlight(n);
+    next.run(req).await
+}
+
+/// A handler panic becomes a JSON 500 instead of a dropped connection.
+pub(crate) fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("panic");
+    tracing::error!(panic = what, "handler panicked");
+    json_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &ApiError::internal("the server hit a bug handling this request").body(),
+    )
+}
