@@ -11,18 +11,20 @@ use value_common::{sorted, typed_value};
 use wasmtime::component::Component;
 use wasmtime::component::types::{ComponentItem, Type};
 
+/// Defines `body` as a type and imports it under a name (`$tN`), returning that name.
+fn nominal(n: &mut usize, body: String, defs: &mut String) -> String {
+    let i = *n;
+    *n += 1;
+    defs.push_str(&format!(
+        "(type $d{i} {body})\n(import \"t{i}\" (type $t{i} (eq $d{i})))\n"
+    ));
+    format!("$t{i}")
+}
+
 /// WAT for `ty`, naming nominal types through `(eq …)` type imports as the component
 /// model requires for types in an imported function's signature.
 fn wat_type(ty: &ValueType, defs: &mut String, n: &mut usize) -> String {
     let q = |s: &str| format!("{s:?}");
-    let mut nominal = |body: String, defs: &mut String| {
-        let i = *n;
-        *n += 1;
-        defs.push_str(&format!(
-            "(type $d{i} {body})\n(import \"t{i}\" (type $t{i} (eq $d{i})))\n"
-        ));
-        format!("$t{i}")
-    };
     match ty {
         ValueType::List(t) => format!("(list {})", wat_type(t, defs, n)),
         ValueType::Option(t) => format!("(option {})", wat_type(t, defs, n)),
@@ -46,7 +48,7 @@ fn wat_type(ty: &ValueType, defs: &mut String, n: &mut usize) -> String {
                 .iter()
                 .map(|f| format!("(field {} {})", q(&f.name), wat_type(&f.ty, defs, n)))
                 .collect();
-            nominal(format!("(record {})", body.join(" ")), defs)
+            nominal(n, format!("(record {})", body.join(" ")), defs)
         }
         ValueType::Variant(cs) => {
             let body: Vec<_> = cs
@@ -56,15 +58,15 @@ fn wat_type(ty: &ValueType, defs: &mut String, n: &mut usize) -> String {
                     None => format!("(case {})", q(&c.name)),
                 })
                 .collect();
-            nominal(format!("(variant {})", body.join(" ")), defs)
+            nominal(n, format!("(variant {})", body.join(" ")), defs)
         }
         ValueType::Enum(ns) => {
             let body: Vec<_> = ns.iter().map(|s| q(s)).collect();
-            nominal(format!("(enum {})", body.join(" ")), defs)
+            nominal(n, format!("(enum {})", body.join(" ")), defs)
         }
         ValueType::Flags(ns) => {
             let body: Vec<_> = ns.iter().map(|s| q(s)).collect();
-            nominal(format!("(flags {})", body.join(" ")), defs)
+            nominal(n, format!("(flags {})", body.join(" ")), defs)
         }
         scalar => scalar.kind_name().to_owned(),
     }
@@ -81,7 +83,8 @@ fn component_func(engine: &wasmtime::Engine, ty: &ValueType) -> (Type, FuncType)
     let item = component
         .component_type()
         .get_import(engine, "f")
-        .expect("import f");
+        .expect("import f")
+        .ty;
     let ComponentItem::ComponentFunc(f) = item else {
         panic!("f is not a function")
     };
@@ -147,8 +150,11 @@ fn unsupported_component_types() {
         (import "r" (type $r (sub resource)))
         (import "f" (func (param "h" (own $r)) (param "b" (borrow $r)))))"#;
     let component = Component::new(&engine, &wat::parse_str(wat).unwrap()).unwrap();
-    let ComponentItem::ComponentFunc(f) =
-        component.component_type().get_import(&engine, "f").unwrap()
+    let ComponentItem::ComponentFunc(f) = component
+        .component_type()
+        .get_import(&engine, "f")
+        .unwrap()
+        .ty
     else {
         panic!("f is not a function")
     };
@@ -157,4 +163,65 @@ fn unsupported_component_types() {
         assert_eq!(e.code(), "wasm.unsupported");
     }
     assert!(FuncType::from_component(&f).is_err());
+}
+
+#[test]
+fn every_kind_through_a_component() {
+    let b = |v: Value| Some(Box::new(v));
+    let engine = wasmtime::Engine::default();
+    let ty = ValueType::Record(vec![
+        Field::new("id", ValueType::U64),
+        Field::new("tags", ValueType::list(ValueType::String)),
+        Field::new(
+            "shape",
+            ValueType::Variant(vec![
+                ledgervm_runtime::value::Case::new("none", None),
+                ledgervm_runtime::value::Case::new(
+                    "pair",
+                    Some(ValueType::Tuple(vec![ValueType::F32, ValueType::F64])),
+                ),
+            ]),
+        ),
+        Field::new("color", ValueType::Enum(vec!["red".into(), "green".into()])),
+        Field::new(
+            "perms",
+            ValueType::Flags(vec!["read".into(), "write".into()]),
+        ),
+        Field::new(
+            "maybe",
+            ValueType::option(ValueType::option(ValueType::Char)),
+        ),
+        Field::new("outcome", ValueType::result(None, Some(ValueType::S8))),
+        Field::new("flag", ValueType::Bool),
+    ]);
+    let (param, func) = component_func(&engine, &ty);
+    assert_eq!(ValueType::from_component(&param).unwrap(), ty);
+    assert_eq!(func.to_string(), format!("func(x: {ty}) -> {ty}"));
+    let v = Value::Record(vec![
+        ("id".into(), Value::U64(u64::MAX)),
+        ("tags".into(), Value::List(vec![Value::String("".into())])),
+        (
+            "shape".into(),
+            Value::Variant {
+                case: "pair".into(),
+                payload: b(Value::Tuple(vec![
+                    Value::F32(0x7fc0_0001),
+                    Value::F64(0x8000_0000_0000_0000),
+                ])),
+            },
+        ),
+        ("color".into(), Value::Enum("green".into())),
+        ("perms".into(), Value::Flags(vec!["write".into()])),
+        ("maybe".into(), Value::Option(b(Value::Option(None)))),
+        ("outcome".into(), Value::Result(Err(b(Value::S8(i8::MIN))))),
+        ("flag".into(), Value::Bool(true)),
+    ]);
+    let cval = v.to_component(&param).unwrap();
+    assert_eq!(Value::from_component(&cval).unwrap(), v);
+    // And through JSON in between, as a call record would carry it.
+    let again = Value::from_json_typed(&v.to_json(), &ty).unwrap();
+    assert_eq!(
+        Value::from_component(&again.to_component(&param).unwrap()).unwrap(),
+        v
+    );
 }
