@@ -1,0 +1,267 @@
+//! Loaded apps and the call interface: [`Runtime::load`] turns wasm bytes (binary or WAT)
+//! into a [`LoadedApp`]; [`LoadedApp::call`] runs one export in a fresh instance.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use ledgervm_runtime::{CallRequest, Runtime, RuntimeConfig, state, value::Value};
+//! let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+//! let app = rt
+//!     .load(br#"(module (func (export "add") (param i32 i32) (result i32)
+//!                 local.get 0 local.get 1 i32.add))"#)
+//!     .unwrap();
+//! let out = app
+//!     .call(
+//!         CallRequest::live("add", vec![Value::U32(5), Value::U32(7)]),
+//!         state::shared(state::MemoryState::new()),
+//!     )
+//!     .await;
+//! assert_eq!(out.result, Ok(vec![Value::I32(12)]));
+//! assert!(out.fuel_consumed > 0);
+//! # });
+//! ```
+
+use crate::error::{CallError, LoadError};
+use crate::limits::Limits;
+use crate::state::{Caller, SharedState};
+use crate::transcript::{CallMode, Transcript};
+use crate::value::{FuncType, Value};
+use crate::Runtime;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// One call to make.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallRequest {
+    /// Export name (`Sum`; for components as RT-component names them).
+    pub func: String,
+    /// Typed arguments, checked against the export's signature.
+    pub args: Vec<Value>,
+    /// Live (record) or replay (answer from a transcript).
+    pub mode: CallMode,
+    /// Who is calling (exposed to the guest).
+    pub caller: Caller,
+    /// Limits for this call; `None` uses the runtime's defaults.
+    pub limits: Option<Limits>,
+}
+
+impl CallRequest {
+    /// A live, anonymous call with default limits.
+    pub fn live(func: impl Into<String>, args: Vec<Value>) -> CallRequest {
+        CallRequest {
+            func: func.into(),
+            args,
+            mode: CallMode::Live,
+            caller: Caller::anonymous(),
+            limits: None,
+        }
+    }
+
+    /// A replay of a recorded call, anonymous, with default limits.
+    pub fn replay(func: impl Into<String>, args: Vec<Value>, transcript: Transcript) -> CallRequest {
+        CallRequest {
+            mode: CallMode::Replay(transcript),
+            ..CallRequest::live(func, args)
+        }
+    }
+
+    /// Sets the limits.
+    pub fn with_limits(mut self, limits: Limits) -> CallRequest {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// Sets the caller.
+    pub fn with_caller(mut self, caller: Caller) -> CallRequest {
+        self.caller = caller;
+        self
+    }
+}
+
+/// Everything a call produced. Two runs of the same call (live then replay with the
+/// live transcript) must give equal outcomes, field for field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallOutcome {
+    /// Results, or why there are none.
+    pub result: Result<Vec<Value>, CallError>,
+    /// Fuel used, including `_start` / `_initialize`.
+    pub fuel_consumed: u64,
+    /// Live: every oracle answer given. Replay: the answers consumed (equal to the input
+    /// transcript unless the replay diverged).
+    pub transcript: Transcript,
+    /// Captured stdout (at most `max_output_bytes`).
+    pub stdout: Vec<u8>,
+    /// Captured stderr (at most `max_output_bytes`).
+    pub stderr: Vec<u8>,
+}
+
+impl CallOutcome {
+    /// An outcome for a call refused before any guest code ran.
+    pub fn refused(err: CallError) -> CallOutcome {
+        CallOutcome {
+            result: Err(err),
+            fuel_consumed: 0,
+            transcript: Transcript::default(),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        }
+    }
+}
+
+/// Core module or component.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppKind {
+    /// A WASI Preview 1 core module (command or reactor).
+    CoreModule,
+    /// A WASI 0.2 component.
+    Component,
+}
+
+/// Boxed future returned by [`GuestApp::call`].
+pub type CallFuture<'a> = Pin<Box<dyn Future<Output = CallOutcome> + Send + 'a>>;
+
+/// What a guest kind implements to be callable. [`LoadedApp::call`] has already found
+/// the export, checked the arguments against its type and resolved the limits (checked
+/// against the runtime's ceilings) before calling this.
+pub trait GuestApp: Send + Sync + 'static {
+    /// Runs `req.func` in a fresh instance.
+    fn call<'a>(&'a self, req: CallRequest, limits: Limits, state: SharedState) -> CallFuture<'a>;
+}
+
+/// A loaded app: compiled, linked and pre-instantiated. Cheap to clone.
+#[derive(Clone)]
+pub struct LoadedApp {
+    code_hash: String,
+    kind: AppKind,
+    exports: Arc<Vec<(String, FuncType)>>,
+    runtime: Runtime,
+    guest: Arc<dyn GuestApp>,
+}
+
+impl std::fmt::Debug for LoadedApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedApp")
+            .field("code_hash", &self.code_hash)
+            .field("kind", &self.kind)
+            .field("exports", &self.exports)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedApp {
+    /// Wraps a guest implementation. `code_hash` is the lowercase hex SHA-256 of the
+    /// wasm binary; `exports` are the callable functions with their types.
+    pub fn new(
+        runtime: Runtime,
+        code_hash: String,
+        kind: AppKind,
+        exports: Vec<(String, FuncType)>,
+        guest: Arc<dyn GuestApp>,
+    ) -> LoadedApp {
+        LoadedApp {
+            code_hash,
+            kind,
+            exports: Arc::new(exports),
+            runtime,
+            guest,
+        }
+    }
+
+    /// Lowercase hex SHA-256 of the wasm binary (after WAT conversion).
+    pub fn code_hash(&self) -> &str {
+        &self.code_hash
+    }
+
+    /// Core module or component.
+    pub fn kind(&self) -> AppKind {
+        self.kind
+    }
+
+    /// Callable exports and their types, in the module's export order.
+    pub fn exports(&self) -> &[(String, FuncType)] {
+        &self.exports
+    }
+
+    /// The type of one export.
+    pub fn export(&self, name: &str) -> Option<&FuncType> {
+        self.exports.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+
+    /// Runs one call in a fresh instance. Never panics on bad input: every failure is
+    /// in the outcome's `result`.
+    pub async fn call(&self, req: CallRequest, state: SharedState) -> CallOutcome {
+        let Some(ty) = self.export(&req.func) else {
+            return CallOutcome::refused(CallError::NoSuchFunction {
+                name: req.func.clone(),
+            });
+        };
+        if let Err(e) = crate::value::check_args(ty, &req.args) {
+            return CallOutcome::refused(CallError::BadArguments {
+                message: e.to_string(),
+            });
+        }
+        let limits = req
+            .limits
+            .clone()
+            .unwrap_or_else(|| self.runtime.config().default_limits.clone());
+        if let Err(message) = limits.check_against(self.runtime.config()) {
+            return CallOutcome::refused(CallError::InvalidLimits { message });
+        }
+        self.guest.call(req, limits, state).await
+    }
+}
+
+/// Whether a wasm binary is a component (layer 1) rather than a core module.
+pub fn is_component(wasm: &[u8]) -> bool {
+    wasm.len() >= 8 && wasm[..4] == *b"\0asm" && wasm[6..8] == [1, 0]
+}
+
+/// Binary form of `bytes`: wasm binaries pass through; anything else is parsed as WAT
+/// text, so the code hash is always that of the binary that runs.
+pub fn to_binary(bytes: &[u8]) -> Result<Vec<u8>, LoadError> {
+    if bytes.starts_with(b"\0asm") {
+        return Ok(bytes.to_vec());
+    }
+    wat::parse_bytes(bytes)
+        .map(|b| b.into_owned())
+        .map_err(|e| LoadError::NotWasm(e.to_string()))
+}
+
+/// Lowercase hex SHA-256.
+pub fn code_hash(wasm: &[u8]) -> String {
+    hex::encode(Sha256::digest(wasm))
+}
+
+impl Runtime {
+    /// Loads a core module or component from a wasm binary or WAT text: compiles (through
+    /// the cache), links against the host, pre-instantiates and introspects exports.
+    pub fn load(&self, bytes: &[u8]) -> Result<LoadedApp, LoadError> {
+        let wasm = to_binary(bytes)?;
+        let hash = code_hash(&wasm);
+        if is_component(&wasm) {
+            // Components are RT-component's (component.rs); wired in here once it lands.
+            return Err(LoadError::Unsupported(
+                "WASI 0.2 components are not wired into Runtime::load yet".into(),
+            ));
+        }
+        crate::core_module::load(self, &wasm, hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn component_detection_and_wat() {
+        let m = to_binary(b"(module)").unwrap();
+        assert!(m.starts_with(b"\0asm") && !is_component(&m));
+        let c = to_binary(b"(component)").unwrap();
+        assert!(is_component(&c));
+        assert!(matches!(to_binary(b"(modul"), Err(LoadError::NotWasm(_))));
+        assert_eq!(code_hash(b"").len(), 64);
+    }
+}

@@ -1,0 +1,184 @@
+//! WASI Preview 1 core modules: command (`_start`) or reactor (`_initialize`) modules,
+//! linked against wasmtime-wasi's p1 (no filesystem, environment, arguments or sockets;
+//! capped stdout/stderr; oracle random and clocks) and the `ledgervm` import module.
+//!
+//! Every call gets a fresh instance from the `InstancePre` built at load. A command
+//! module's `_start` runs first in each instance (as the immudb demo does with TinyGo
+//! output), and `proc_exit(0)` from it is success; a reactor's `_initialize` runs first
+//! instead. Fuel covers both the initializer and the export.
+
+use crate::app::{AppKind, CallFuture, CallRequest, GuestApp, LoadedApp};
+use crate::error::{CallError, LoadError};
+use crate::exec::{CallEnv, CallLimiter, Stage};
+use crate::guest_abi::{self, AbiHost};
+use crate::limits::Limits;
+use crate::state::SharedState;
+use crate::value::{FuncType, Value};
+use crate::Runtime;
+use std::sync::Arc;
+use wasmtime::{Engine, ExternType, InstancePre, Linker, Store, Val};
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+/// Store data of a core-module call.
+pub struct CoreHost {
+    wasi: WasiP1Ctx,
+    limiter: CallLimiter,
+    caller_id: Option<String>,
+    state: SharedState,
+}
+
+impl AbiHost for CoreHost {
+    fn caller_id(&self) -> Option<&str> {
+        self.caller_id.as_deref()
+    }
+
+    fn state(&self) -> &SharedState {
+        &self.state
+    }
+}
+
+/// The linker every core module is linked with (built once per runtime).
+pub(crate) fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<CoreHost>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |h: &mut CoreHost| &mut h.wasi)?;
+    guest_abi::add_to_linker(&mut linker)?;
+    Ok(linker)
+}
+
+/// What runs before the export in each fresh instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Init {
+    Start,
+    Initialize,
+    Nothing,
+}
+
+struct CoreApp {
+    runtime: Runtime,
+    pre: InstancePre<CoreHost>,
+    init: Init,
+}
+
+/// Loads a core module (binary) whose SHA-256 is `code_hash`.
+pub(crate) fn load(rt: &Runtime, wasm: &[u8], code_hash: String) -> Result<LoadedApp, LoadError> {
+    let module = rt.compile_module(wasm)?;
+    let mut exports = Vec::new();
+    let mut init = Init::Nothing;
+    for e in module.exports() {
+        let ExternType::Func(ft) = e.ty() else {
+            continue;
+        };
+        match e.name() {
+            "_start" if ft.params().len() == 0 && ft.results().len() == 0 => init = Init::Start,
+            "_initialize" if ft.params().len() == 0 && ft.results().len() == 0 => {
+                if init == Init::Nothing {
+                    init = Init::Initialize;
+                }
+            }
+            name => match FuncType::from_core(&ft) {
+                Ok(t) => exports.push((name.to_string(), t)),
+                // v128 / reference parameters cannot be passed as typed values: such
+                // exports are not callable, which is all the caller needs to know.
+                Err(err) => tracing::debug!(export = name, "skipping export: {err}"),
+            },
+        }
+    }
+    let pre = rt
+        .core_linker()
+        .instantiate_pre(&module)
+        .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+    let app = CoreApp {
+        runtime: rt.clone(),
+        pre,
+        init,
+    };
+    Ok(LoadedApp::new(
+        rt.clone(),
+        code_hash,
+        AppKind::CoreModule,
+        exports,
+        Arc::new(app),
+    ))
+}
+
+impl GuestApp for CoreApp {
+    fn call<'a>(&'a self, req: CallRequest, limits: Limits, state: SharedState) -> CallFuture<'a> {
+        Box::pin(self.call_inner(req, limits, state))
+    }
+}
+
+impl CoreApp {
+    async fn call_inner(&self, req: CallRequest, limits: Limits, state: SharedState) -> crate::CallOutcome {
+        let env = CallEnv::new(&self.runtime, &req, limits, state.clone());
+        let host = CoreHost {
+            wasi: env.wasi_builder().build_p1(),
+            limiter: env.limiter(),
+            caller_id: env.caller.id.clone(),
+            state,
+        };
+        let mut store = Store::new(self.runtime.engine(), host);
+        if let Err(e) = env.prepare_store(&mut store, |h: &mut CoreHost| &mut h.limiter) {
+            return env.outcome_with(0, Err(e));
+        }
+        let params: Result<Vec<Val>, _> = req.args.iter().map(Value::to_core).collect();
+        let params = match params {
+            Ok(p) => p,
+            Err(e) => {
+                return env.outcome_with(0, Err(CallError::BadArguments { message: e.to_string() }));
+            }
+        };
+        let result = env.run(self.run(&mut store, &req.func, &params)).await;
+        let fuel_left = store.get_fuel().unwrap_or(0);
+        let result = result.and_then(|vals| {
+            vals.iter()
+                .map(Value::from_core)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| (wasmtime::Error::new(e), Stage::Run))
+        });
+        env.outcome(fuel_left, result)
+    }
+
+    async fn run(
+        &self,
+        store: &mut Store<CoreHost>,
+        func: &str,
+        params: &[Val],
+    ) -> Result<Vec<Val>, (wasmtime::Error, Stage)> {
+        let instance = self
+            .pre
+            .instantiate_async(&mut *store)
+            .await
+            .map_err(|e| (e, Stage::Instantiate))?;
+        let run_err = |e| (e, Stage::Run);
+        match self.init {
+            Init::Start => {
+                let start = instance
+                    .get_typed_func::<(), ()>(&mut *store, "_start")
+                    .map_err(run_err)?;
+                if let Err(e) = start.call_async(&mut *store, ()).await {
+                    // TinyGo-style commands exit(0) at the end of main: that is success.
+                    match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                        Some(exit) if exit.0 == 0 => {}
+                        _ => return Err(run_err(e)),
+                    }
+                }
+            }
+            Init::Initialize => {
+                let init = instance
+                    .get_typed_func::<(), ()>(&mut *store, "_initialize")
+                    .map_err(run_err)?;
+                init.call_async(&mut *store, ()).await.map_err(run_err)?;
+            }
+            Init::Nothing => {}
+        }
+        let f = instance
+            .get_func(&mut *store, func)
+            .ok_or_else(|| run_err(wasmtime::format_err!("export {func} vanished")))?;
+        let n = f.ty(&*store).results().len();
+        let mut results = vec![Val::I32(0); n];
+        f.call_async(&mut *store, params, &mut results)
+            .await
+            .map_err(run_err)?;
+        Ok(results)
+    }
+}

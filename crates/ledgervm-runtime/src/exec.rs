@@ -1,0 +1,360 @@
+//! Per-call machinery shared by core modules and components: the oracle handle, capped
+//! stdout/stderr, the fuel/memory/deadline setup of a fresh `Store`, and the mapping of
+//! whatever stopped the guest to one typed [`CallOutcome`].
+//!
+//! A guest kind (core module, component) uses it like this:
+//! 1. [`CallEnv::new`] with the request and resolved limits;
+//! 2. build its WASI context from [`CallEnv::wasi_builder`], put a [`CallLimiter`] from
+//!    [`CallEnv::limiter`] in the store data, call [`CallEnv::prepare_store`];
+//! 3. instantiate and call with `*_async`, wrapped in [`CallEnv::run`];
+//! 4. finish with [`CallEnv::outcome`].
+
+use crate::app::{CallOutcome, CallRequest};
+use crate::error::CallError;
+use crate::limits::Limits;
+use crate::oracle::Oracles;
+use crate::output::CappedOutput;
+use crate::state::{Caller, SharedState};
+use crate::value::Value;
+use crate::Runtime;
+use parking_lot::Mutex;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+/// In replay the wall-clock deadline is this many times the live one: an auditor's
+/// machine may be slower, and a replay stopped early only shows up as a mismatch.
+pub const REPLAY_DEADLINE_FACTOR: u32 = 4;
+
+/// Extra time on top of the deadline after which a guest blocked *in the host* (where
+/// epochs cannot reach it) is abandoned.
+const HOST_BLOCK_GRACE: Duration = Duration::from_secs(1);
+
+/// Error a guest is stopped with when the wall-clock deadline fires.
+#[derive(Debug, thiserror::Error)]
+#[error("wall-clock deadline exceeded")]
+pub struct DeadlineExceeded;
+
+/// Error a guest is stopped with after its replay diverged.
+#[derive(Debug, thiserror::Error)]
+#[error("replay diverged; stopping the guest")]
+pub struct DivergenceStop;
+
+/// Error a host function traps with when the state backend fails: the call then ends
+/// as [`CallError::Internal`], never as a guest-visible error code, because a backend
+/// failure is not a function of the log.
+#[derive(Debug, thiserror::Error)]
+#[error("state backend failed: {0}")]
+pub struct StateBackendFailure(pub String);
+
+/// Which phase an error came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Creating the instance (including data segments and the pooling slot).
+    Instantiate,
+    /// Running guest code (`_start`, `_initialize` or the export).
+    Run,
+}
+
+/// Memory and table limiter for one store. A refusal is remembered so that a trap that
+/// follows it is reported as [`CallError::MemoryLimit`].
+#[derive(Debug)]
+pub struct CallLimiter {
+    max_memory: usize,
+    max_table: usize,
+    refused: Arc<Mutex<Option<String>>>,
+}
+
+impl wasmtime::ResourceLimiter for CallLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            self.refused.lock().get_or_insert_with(|| {
+                format!(
+                    "memory growth from {current} to {desired} bytes refused (limit {})",
+                    self.max_memory
+                )
+            });
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_table {
+            self.refused.lock().get_or_insert_with(|| {
+                format!(
+                    "table growth from {current} to {desired} elements refused (limit {})",
+                    self.max_table
+                )
+            });
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+/// The host side of one call.
+pub struct CallEnv {
+    /// Random, clocks (and HTTP) answers, recorded or replayed.
+    pub oracles: Oracles,
+    /// Limits in force.
+    pub limits: Limits,
+    /// Fuel given to the store (the limit, or the recorded deadline fuel in replay).
+    pub fuel: u64,
+    /// Captured stdout.
+    pub stdout: CappedOutput,
+    /// Captured stderr.
+    pub stderr: CappedOutput,
+    /// Who is calling.
+    pub caller: Caller,
+    /// The app's state.
+    pub state: SharedState,
+    replay_deadline_fuel: Option<u64>,
+    deadline: Duration,
+    started: Instant,
+    deadline_hit: Arc<AtomicBool>,
+    refused: Arc<Mutex<Option<String>>>,
+}
+
+impl CallEnv {
+    /// Sets up the host side of `req` under `limits`.
+    pub fn new(rt: &Runtime, req: &CallRequest, limits: Limits, state: SharedState) -> CallEnv {
+        let oracles = Oracles::new(&req.mode, rt.monotonic_origin());
+        let replay_deadline_fuel = oracles.replay_deadline_fuel();
+        let fuel = replay_deadline_fuel.map_or(limits.fuel, |f| f.min(limits.fuel));
+        let deadline = if oracles.is_replay() {
+            limits.deadline * REPLAY_DEADLINE_FACTOR
+        } else {
+            limits.deadline
+        };
+        CallEnv {
+            stdout: CappedOutput::new(limits.max_output_bytes),
+            stderr: CappedOutput::new(limits.max_output_bytes),
+            caller: req.caller.clone(),
+            oracles,
+            fuel,
+            limits,
+            state,
+            replay_deadline_fuel,
+            deadline,
+            started: Instant::now(),
+            deadline_hit: Arc::new(AtomicBool::new(false)),
+            refused: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// A WASI context builder with only what ledgervm offers: capped stdout/stderr, empty
+    /// stdin, oracle-backed random and clocks. No filesystem, environment, arguments or
+    /// network (wasmtime-wasi's defaults grant none of them).
+    pub fn wasi_builder(&self) -> wasmtime_wasi::WasiCtxBuilder {
+        let mut b = wasmtime_wasi::WasiCtxBuilder::new();
+        b.stdout(self.stdout.clone())
+            .stderr(self.stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        self.oracles.configure_wasi(&mut b);
+        b
+    }
+
+    /// A limiter to keep in the store data (see [`CallEnv::prepare_store`]).
+    pub fn limiter(&self) -> CallLimiter {
+        CallLimiter {
+            max_memory: usize::try_from(self.limits.max_memory_bytes).unwrap_or(usize::MAX),
+            max_table: usize::try_from(self.limits.max_table_elements).unwrap_or(usize::MAX),
+            refused: self.refused.clone(),
+        }
+    }
+
+    /// Gives the store its fuel, limiter and deadline. `limiter` projects the store data
+    /// to the [`CallLimiter`] from [`CallEnv::limiter`].
+    pub fn prepare_store<T: 'static>(
+        &self,
+        store: &mut Store<T>,
+        limiter: impl FnMut(&mut T) -> &mut CallLimiter + Send + Sync + 'static,
+    ) -> Result<(), CallError> {
+        let mut limiter = limiter;
+        store.limiter(move |t| limiter(t) as &mut dyn wasmtime::ResourceLimiter);
+        store.set_fuel(self.fuel).map_err(CallError::internal)?;
+        store.set_epoch_deadline(1);
+        let oracles = self.oracles.clone();
+        let deadline_at = self.started + self.deadline;
+        let hit = self.deadline_hit.clone();
+        store.epoch_deadline_callback(move |_| {
+            if oracles.diverged() {
+                return Err(wasmtime::Error::new(DivergenceStop));
+            }
+            if Instant::now() >= deadline_at {
+                hit.store(true, Ordering::Relaxed);
+                return Err(wasmtime::Error::new(DeadlineExceeded));
+            }
+            // Yield to tokio once per tick so a long call does not hog a worker thread.
+            Ok(UpdateDeadline::Yield(1))
+        });
+        Ok(())
+    }
+
+    /// Runs `fut` (guest code) with a wall-clock backstop for guests blocked inside a
+    /// host call, where epoch checks cannot fire. Such a stop counts as the deadline.
+    pub async fn run<R>(
+        &self,
+        fut: impl Future<Output = Result<R, (wasmtime::Error, Stage)>>,
+    ) -> Result<R, (wasmtime::Error, Stage)> {
+        let budget = (self.started + self.deadline + HOST_BLOCK_GRACE)
+            .saturating_duration_since(Instant::now());
+        match tokio::time::timeout(budget, fut).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.deadline_hit.store(true, Ordering::Relaxed);
+                Err((wasmtime::Error::new(DeadlineExceeded), Stage::Run))
+            }
+        }
+    }
+
+    /// Maps an error that stopped the guest to a [`CallError`]. The order matters:
+    /// a divergence explains everything after it; an output overflow or the deadline
+    /// explain the trap they caused.
+    pub fn classify(&self, err: &wasmtime::Error, stage: Stage, fuel_consumed: u64) -> CallError {
+        if let (_, Some(d)) = self.oracles.finish() {
+            return CallError::Divergence(d);
+        }
+        if self.stdout.overflowed() || self.stderr.overflowed() {
+            return CallError::OutputLimit {
+                limit: self.limits.max_output_bytes,
+            };
+        }
+        if self.deadline_hit.load(Ordering::Relaxed)
+            || err.downcast_ref::<DeadlineExceeded>().is_some()
+        {
+            return CallError::Deadline { fuel_consumed };
+        }
+        if let Some(f) = err.downcast_ref::<StateBackendFailure>() {
+            return CallError::internal(f);
+        }
+        let refused = self.refused.lock().clone();
+        if let Some(trap) = err.downcast_ref::<Trap>() {
+            return match trap {
+                Trap::OutOfFuel if self.replay_deadline_fuel.is_some() => {
+                    CallError::Deadline { fuel_consumed }
+                }
+                Trap::OutOfFuel => CallError::OutOfFuel,
+                Trap::StackOverflow => CallError::StackOverflow,
+                Trap::Interrupt => CallError::Deadline { fuel_consumed },
+                other => match refused {
+                    Some(message) => CallError::MemoryLimit {
+                        message: format!("{message}; then {other}"),
+                    },
+                    None => CallError::Trap {
+                        code: trap_code(other),
+                        message: other.to_string(),
+                    },
+                },
+            };
+        }
+        if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            return CallError::Trap {
+                code: "exit".into(),
+                message: format!("guest exited with status {}", exit.0),
+            };
+        }
+        if let Some(message) = refused {
+            return CallError::MemoryLimit { message };
+        }
+        match stage {
+            // Pool exhaustion, OS allocation failure, …: not the guest's doing.
+            Stage::Instantiate => CallError::internal(format!("instantiate: {err:#}")),
+            // A host function refused the guest (bad pointer into WASI, …).
+            Stage::Run => CallError::Trap {
+                code: "host".into(),
+                message: err.root_cause().to_string(),
+            },
+        }
+    }
+
+    /// Builds the outcome. `fuel_remaining` is `store.get_fuel()` after the call.
+    pub fn outcome(
+        &self,
+        fuel_remaining: u64,
+        result: Result<Vec<Value>, (wasmtime::Error, Stage)>,
+    ) -> CallOutcome {
+        let fuel_consumed = self.fuel.saturating_sub(fuel_remaining);
+        let result = match result {
+            Ok(values) => match self.oracles.finish().1 {
+                Some(d) => Err(CallError::Divergence(d)),
+                None => Ok(values),
+            },
+            Err((e, stage)) => Err(self.classify(&e, stage, fuel_consumed)),
+        };
+        self.outcome_with(fuel_consumed, result)
+    }
+
+    /// Builds the outcome from an already-typed result (e.g. a conversion error).
+    pub fn outcome_with(
+        &self,
+        fuel_consumed: u64,
+        result: Result<Vec<Value>, CallError>,
+    ) -> CallOutcome {
+        let (mut transcript, _) = self.oracles.finish();
+        if let Err(CallError::Deadline { fuel_consumed }) = &result {
+            transcript.deadline_fuel = Some(*fuel_consumed);
+        }
+        CallOutcome {
+            result,
+            fuel_consumed,
+            transcript,
+            stdout: self.stdout.contents(),
+            stderr: self.stderr.contents(),
+        }
+    }
+}
+
+/// wasmtime's trap name in snake_case (`UnreachableCodeReached` →
+/// `unreachable_code_reached`). Stable for a wasmtime version, which the engine
+/// fingerprint pins.
+pub fn trap_code(t: &Trap) -> String {
+    let name = format!("{t:?}");
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(ch.to_ascii_lowercase());
+        } else if ch.is_ascii_alphanumeric() {
+            out.push(ch);
+        } else {
+            break;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trap_codes_are_snake_case() {
+        assert_eq!(
+            trap_code(&Trap::UnreachableCodeReached),
+            "unreachable_code_reached"
+        );
+        assert_eq!(
+            trap_code(&Trap::IntegerDivisionByZero),
+            "integer_division_by_zero"
+        );
+        assert_eq!(trap_code(&Trap::MemoryOutOfBounds), "memory_out_of_bounds");
+    }
+}

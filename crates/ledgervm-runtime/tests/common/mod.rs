@@ -1,0 +1,71 @@
+//! Shared helpers for the runtime's integration tests: where the built guests are, a
+//! small runtime, and call shorthands.
+#![allow(dead_code)]
+
+use ledgervm_runtime::state::{self, MemoryState};
+use ledgervm_runtime::value::Value;
+use ledgervm_runtime::{CallOutcome, CallRequest, LoadedApp, Runtime, RuntimeConfig, SharedState};
+use std::path::PathBuf;
+
+/// `LEDGERVM_GUESTS_DIR`, or `<repo>/guests/out` (filled by `scripts/build-guests`).
+pub fn guests_dir() -> PathBuf {
+    match std::env::var_os("LEDGERVM_GUESTS_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../guests/out"),
+    }
+}
+
+/// The bytes of a built guest (`sum.wasm`, `hostile-loop.wat`, …).
+pub fn guest(name: &str) -> Vec<u8> {
+    let p = guests_dir().join(name);
+    std::fs::read(&p).unwrap_or_else(|e| {
+        panic!("{}: {e} — build the guests first: scripts/build-guests", p.display())
+    })
+}
+
+/// A runtime with a small pool (tests run many runtimes in one process).
+pub fn runtime() -> Runtime {
+    Runtime::new(config()).unwrap()
+}
+
+/// The small-pool configuration used by [`runtime`].
+pub fn config() -> RuntimeConfig {
+    RuntimeConfig {
+        max_concurrent_instances: 8,
+        ..RuntimeConfig::default()
+    }
+}
+
+/// Loads a guest by file name.
+pub fn load(rt: &Runtime, name: &str) -> LoadedApp {
+    rt.load(&guest(name))
+        .unwrap_or_else(|e| panic!("loading {name}: {e}"))
+}
+
+/// Fresh empty state.
+pub fn fresh_state() -> SharedState {
+    state::shared(MemoryState::new())
+}
+
+/// Runs a future to completion on a current-thread tokio runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// A live call with fresh state.
+pub async fn call(app: &LoadedApp, func: &str, args: Vec<Value>) -> CallOutcome {
+    app.call(CallRequest::live(func, args), fresh_state()).await
+}
+
+/// Replays `live` (same function and arguments, its transcript) with fresh state.
+pub async fn replay(app: &LoadedApp, func: &str, args: Vec<Value>, live: &CallOutcome) -> CallOutcome {
+    app.call(
+        CallRequest::replay(func, args, live.transcript.clone()),
+        fresh_state(),
+    )
+    .await
+}
