@@ -29,6 +29,9 @@ SCALARS = {
 }
 
 
+INTS = {"u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64"}
+
+
 def typed(ty, value):
     name = type(ty).__name__
     if name not in SCALARS:
@@ -106,7 +109,11 @@ def main():
         store.set_fuel(req["fuel"])
         instance = linker.instantiate(store, component)
         func = lookup(store, instance, call["func"])
-        args = [a["value"] for a in call["args"]]
+        # 64-bit integers may come as decimal strings (JSON numbers lose precision).
+        args = [
+            int(a["value"]) if a["type"] in INTS and isinstance(a["value"], str) else a["value"]
+            for a in call["args"]
+        ]
         result_ty = func.type(store).result
         try:
             value = func(store, *args)

@@ -53,7 +53,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::Store;
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, ResourceTable, Val};
+use wasmtime::component::{
+    Component, ComponentExportIndex, InstancePre, Linker, ResourceTable, Val,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
@@ -147,11 +149,12 @@ fn build_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<ComponentH
         table: &mut h.table,
         state: &h.state,
     })?;
-    linker
-        .instance(CALLER_INTERFACE)?
-        .func_wrap("id", |store: wasmtime::StoreContextMut<'_, ComponentHost>, (): ()| {
+    linker.instance(CALLER_INTERFACE)?.func_wrap(
+        "id",
+        |store: wasmtime::StoreContextMut<'_, ComponentHost>, (): ()| {
             Ok((store.data().caller_id.clone(),))
-        })?;
+        },
+    )?;
     Ok(linker)
 }
 
@@ -214,31 +217,51 @@ struct ComponentApp {
 
 /// Loads a component from a wasm binary or WAT text with `opts`: compiles (through the
 /// runtime's cache), links, pre-instantiates and introspects exports.
-pub fn load_component(rt: &Runtime, bytes: &[u8], opts: ComponentOptions) -> Result<LoadedApp, LoadError> {
+pub fn load_component(
+    rt: &Runtime,
+    bytes: &[u8],
+    opts: ComponentOptions,
+) -> Result<LoadedApp, LoadError> {
     let wasm = crate::app::to_binary(bytes)?;
     if !crate::app::is_component(&wasm) {
-        return Err(LoadError::Unsupported("not a component (use Runtime::load for core modules)".into()));
+        return Err(LoadError::Unsupported(
+            "not a component (use Runtime::load for core modules)".into(),
+        ));
     }
     let hash = crate::app::code_hash(&wasm);
     load(rt, &wasm, hash, opts)
 }
 
 /// Loads a component binary whose SHA-256 is `code_hash` (for [`Runtime::load`]).
-pub fn load(rt: &Runtime, wasm: &[u8], code_hash: String, opts: ComponentOptions) -> Result<LoadedApp, LoadError> {
+pub fn load(
+    rt: &Runtime,
+    wasm: &[u8],
+    code_hash: String,
+    opts: ComponentOptions,
+) -> Result<LoadedApp, LoadError> {
     let component = rt.compile_component(wasm)?;
     let exports = introspect(rt.engine(), &component)?;
     let linker = build_linker(rt.engine()).map_err(|e| LoadError::Link(format!("{e:#}")))?;
     let pre = linker
         .instantiate_pre(&component)
         .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-    let listed = exports.iter().map(|e| (e.name.clone(), e.ty.clone())).collect();
+    let listed = exports
+        .iter()
+        .map(|e| (e.name.clone(), e.ty.clone()))
+        .collect();
     let app = ComponentApp {
         runtime: rt.clone(),
         pre,
         exports,
         egress: opts.egress,
     };
-    Ok(LoadedApp::new(rt.clone(), code_hash, AppKind::Component, listed, Arc::new(app)))
+    Ok(LoadedApp::new(
+        rt.clone(),
+        code_hash,
+        AppKind::Component,
+        listed,
+        Arc::new(app),
+    ))
 }
 
 impl GuestApp for ComponentApp {
@@ -248,11 +271,21 @@ impl GuestApp for ComponentApp {
 }
 
 impl ComponentApp {
-    async fn call_inner(&self, req: CallRequest, limits: Limits, state: SharedState) -> CallOutcome {
+    async fn call_inner(
+        &self,
+        req: CallRequest,
+        limits: Limits,
+        state: SharedState,
+    ) -> CallOutcome {
         let deadline_at = Instant::now() + limits.deadline;
         let env = CallEnv::new(&self.runtime, &req, limits, state.clone());
         let Some(export) = self.exports.iter().find(|e| e.name == req.func) else {
-            return env.outcome_with(0, Err(CallError::NoSuchFunction { name: req.func.clone() }));
+            return env.outcome_with(
+                0,
+                Err(CallError::NoSuchFunction {
+                    name: req.func.clone(),
+                }),
+            );
         };
         let params: Result<Vec<Val>, _> = req
             .args
@@ -275,7 +308,14 @@ impl ComponentApp {
                     }),
                 );
             }
-            Err(e) => return env.outcome_with(0, Err(CallError::BadArguments { message: e.to_string() })),
+            Err(e) => {
+                return env.outcome_with(
+                    0,
+                    Err(CallError::BadArguments {
+                        message: e.to_string(),
+                    }),
+                );
+            }
         };
         let host = ComponentHost {
             wasi: env.wasi_builder().build(),
@@ -294,7 +334,9 @@ impl ComponentApp {
             return env.outcome_with(0, Err(e));
         }
         let n_results = export.ty.results.len();
-        let result = env.run(self.run(&mut store, &export.index, &params, n_results)).await;
+        let result = env
+            .run(self.run(&mut store, &export.index, &params, n_results))
+            .await;
         let fuel_left = store.get_fuel().unwrap_or(0);
         let result = result.and_then(|vals| {
             vals.iter()

@@ -124,7 +124,8 @@ pub fn add_to_linker<T: Send + 'static>(
 }
 
 fn key_str(key: Vec<u8>) -> Result<String, KvError> {
-    String::from_utf8(key).map_err(|_| KvError::Other("kv.key_not_utf8: stored key is not UTF-8".into()))
+    String::from_utf8(key)
+        .map_err(|_| KvError::Other("kv.key_not_utf8: stored key is not UTF-8".into()))
 }
 
 impl KvView<'_> {
@@ -181,10 +182,14 @@ impl kv::store::HostBucket for KvView<'_> {
             None => None,
             Some(c) => {
                 let bucket = self.bucket(&b)?;
-                let i = usize::try_from(c).ok().filter(|&i| i < bucket.cursors.len());
+                let i = usize::try_from(c)
+                    .ok()
+                    .filter(|&i| i < bucket.cursors.len());
                 match i {
                     Some(i) => Some(bucket.cursors[i].clone()),
-                    None => return Err(KvError::Other(format!("kv.bad_cursor: unknown cursor {c}"))),
+                    None => {
+                        return Err(KvError::Other(format!("kv.bad_cursor: unknown cursor {c}")));
+                    }
                 }
             }
         };
@@ -297,7 +302,10 @@ mod tests {
         let mut v = f.view();
         assert!(v.open(String::new()).is_ok());
         assert!(v.open("default".into()).is_ok());
-        assert_eq!(v.open("other-app".into()).unwrap_err(), KvError::NoSuchStore);
+        assert_eq!(
+            v.open("other-app".into()).unwrap_err(),
+            KvError::NoSuchStore
+        );
         assert_eq!(
             v.convert_error(KvError::NoSuchStore).unwrap(),
             kv::store::Error::NoSuchStore
@@ -327,7 +335,10 @@ mod tests {
         let b = v.open(String::new()).unwrap();
         let big = "k".repeat(crate::state::MAX_KEY_BYTES + 1);
         let e = v.set(rep(&b), big, vec![]).unwrap_err();
-        assert!(matches!(&e, KvError::Other(s) if s.starts_with("state.key_too_large: ")), "{e}");
+        assert!(
+            matches!(&e, KvError::Other(s) if s.starts_with("state.key_too_large: ")),
+            "{e}"
+        );
     }
 
     #[test]
@@ -355,7 +366,9 @@ mod tests {
         }
         let want: Vec<String> = (0..n).map(|i| format!("key{i:05}")).collect();
         assert_eq!(all, want);
-        assert!(matches!(v.list_keys(rep(&b), Some(99)), Err(KvError::Other(s)) if s.starts_with("kv.bad_cursor")));
+        assert!(
+            matches!(v.list_keys(rep(&b), Some(99)), Err(KvError::Other(s)) if s.starts_with("kv.bad_cursor"))
+        );
     }
 
     #[test]
@@ -365,14 +378,19 @@ mod tests {
         let b = v.open(String::new()).unwrap();
         assert_eq!(v.increment(rep(&b), "n".into(), 5).unwrap(), 5);
         assert_eq!(v.increment(rep(&b), "n".into(), 2).unwrap(), 7);
-        assert_eq!(f.state.lock().get(b"n").unwrap(), Some(7i64.to_le_bytes().to_vec()));
+        assert_eq!(
+            f.state.lock().get(b"n").unwrap(),
+            Some(7i64.to_le_bytes().to_vec())
+        );
         let mut v = f.view();
         assert!(v.increment(rep(&b), "n".into(), u64::MAX).is_err());
         f.state.lock().set(b"neg", &(-3i64).to_le_bytes()).unwrap();
         let mut v = f.view();
         assert!(v.increment(rep(&b), "neg".into(), 1).is_err());
         v.set(rep(&b), "t".into(), b"text".to_vec()).unwrap();
-        assert!(matches!(v.increment(rep(&b), "t".into(), 1), Err(KvError::Other(s)) if s.starts_with("state.not_an_integer")));
+        assert!(
+            matches!(v.increment(rep(&b), "t".into(), 1), Err(KvError::Other(s)) if s.starts_with("state.not_an_integer"))
+        );
     }
 
     #[test]
@@ -380,13 +398,22 @@ mod tests {
         let mut f = Fixture::new();
         let mut v = f.view();
         let b = v.open(String::new()).unwrap();
-        v.set_many(rep(&b), vec![("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())])
-            .unwrap();
+        v.set_many(
+            rep(&b),
+            vec![("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())],
+        )
+        .unwrap();
         assert_eq!(
-            v.get_many(rep(&b), vec!["a".into(), "zz".into(), "b".into()]).unwrap(),
-            vec![Some(("a".into(), b"1".to_vec())), None, Some(("b".into(), b"2".to_vec()))]
+            v.get_many(rep(&b), vec!["a".into(), "zz".into(), "b".into()])
+                .unwrap(),
+            vec![
+                Some(("a".into(), b"1".to_vec())),
+                None,
+                Some(("b".into(), b"2".to_vec()))
+            ]
         );
-        v.delete_many(rep(&b), vec!["a".into(), "zz".into()]).unwrap();
+        v.delete_many(rep(&b), vec!["a".into(), "zz".into()])
+            .unwrap();
         assert_eq!(v.get(rep(&b), "a".into()).unwrap(), None);
         assert_eq!(v.get(rep(&b), "b".into()).unwrap(), Some(b"2".to_vec()));
     }
@@ -397,7 +424,9 @@ mod tests {
         f.state.lock().set(&[0xff, 0xfe], b"").unwrap();
         let mut v = f.view();
         let b = v.open(String::new()).unwrap();
-        assert!(matches!(v.list_keys(rep(&b), None), Err(KvError::Other(s)) if s.starts_with("kv.key_not_utf8")));
+        assert!(
+            matches!(v.list_keys(rep(&b), None), Err(KvError::Other(s)) if s.starts_with("kv.key_not_utf8"))
+        );
     }
 
     #[test]

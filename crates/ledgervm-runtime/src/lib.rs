@@ -15,6 +15,9 @@
 //! * [`state`] — the [`state::StateStore`] trait the node implements, and the caller id.
 //! * [`exec`] — per-call setup and outcome mapping shared by core modules and components.
 //! * [`guest_abi`] — the `ledgervm` core import module (docs/GUEST_ABI.md).
+//! * [`component`] — WASI 0.2 components: load, introspect (`func`, `iface#func`), call in
+//!   a fresh instance; [`keyvalue`] — `wasi:keyvalue` over the app's state; [`http`] —
+//!   `wasi:http` egress (https only, address policy, recorded/replayed exchanges).
 //! * [`value`] — the typed JSON value codec (`{"type":"u32","value":42}`), value types
 //!   and signature checking. Pure: no I/O, no wasmtime.
 //!
@@ -22,11 +25,14 @@
 
 pub mod app;
 pub mod cache;
+pub mod component;
 pub mod core_module;
 pub mod engine;
 pub mod error;
 pub mod exec;
 pub mod guest_abi;
+pub mod http;
+pub mod keyvalue;
 pub mod limits;
 pub mod oracle;
 pub mod output;

@@ -35,7 +35,11 @@ fn script() -> PathBuf {
 }
 
 /// Runs `calls` in Python and returns `(result, fuel_consumed)` per call.
-fn run_python(component: &std::path::Path, fuel: u64, calls: &[(&str, Vec<Value>)]) -> Vec<(serde_json::Value, u64)> {
+fn run_python(
+    component: &std::path::Path,
+    fuel: u64,
+    calls: &[(&str, Vec<Value>)],
+) -> Vec<(serde_json::Value, u64)> {
     let req = json!({
         "component": component,
         "fuel": fuel,
@@ -65,12 +69,24 @@ fn run_python(component: &std::path::Path, fuel: u64, calls: &[(&str, Vec<Value>
     );
     let v: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     v.into_iter()
-        .map(|o| (o["result"].clone(), o["fuel_consumed"].as_u64().unwrap()))
+        .map(|o| {
+            // Typed values go through our codec so both sides use one canonical form
+            // (e.g. 64-bit integers as JSON numbers or strings).
+            let result = match serde_json::from_value::<Vec<Value>>(o["result"].clone()) {
+                Ok(values) => serde_json::to_value(&values).unwrap(),
+                Err(_) => o["result"].clone(),
+            };
+            (result, o["fuel_consumed"].as_u64().unwrap())
+        })
         .collect()
 }
 
 /// Our side of the same calls, in the Python script's shape.
-async fn run_ours(app: &LoadedApp, fuel: u64, calls: &[(&str, Vec<Value>)]) -> Vec<(serde_json::Value, u64)> {
+async fn run_ours(
+    app: &LoadedApp,
+    fuel: u64,
+    calls: &[(&str, Vec<Value>)],
+) -> Vec<(serde_json::Value, u64)> {
     let mut out = Vec::new();
     for (f, args) in calls {
         let limits = Limits {
@@ -107,9 +123,18 @@ async fn pypi_wasmtime_agrees_on_component_calls() {
     let app = load_component(&rt, &math, ComponentOptions::default()).unwrap();
     let calls: Vec<(&str, Vec<Value>)> = vec![
         ("ledgervm:test/math#add", vec![Value::U32(5), Value::U32(7)]),
-        ("ledgervm:test/math#add", vec![Value::U32(u32::MAX), Value::U32(9)]),
-        ("ledgervm:test/math#mix", vec![Value::S64(-2), Value::Bool(true)]),
-        ("ledgervm:test/math#mix", vec![Value::S64(i64::MAX), Value::Bool(false)]),
+        (
+            "ledgervm:test/math#add",
+            vec![Value::U32(u32::MAX), Value::U32(9)],
+        ),
+        (
+            "ledgervm:test/math#mix",
+            vec![Value::S64(-2), Value::Bool(true)],
+        ),
+        (
+            "ledgervm:test/math#mix",
+            vec![Value::S64(i64::MAX), Value::Bool(false)],
+        ),
         ("grow", vec![Value::U32(1)]),
         ("boom", vec![]),
         ("spin", vec![]),
@@ -131,6 +156,9 @@ async fn pypi_wasmtime_agrees_on_component_calls() {
     let ours = run_ours(&app, fuel, &calls).await;
     let theirs = run_python(&path, fuel, &calls);
     assert_eq!(ours, theirs);
-    assert_eq!(ours[0].0, json!([{"type": "string", "value": "Hello, World!"}]));
+    assert_eq!(
+        ours[0].0,
+        json!([{"type": "string", "value": "Hello, World!"}])
+    );
     assert_eq!(ours[1].0, json!([{"type": "string", "value": "anonymous"}]));
 }

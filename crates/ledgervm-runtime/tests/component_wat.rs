@@ -22,12 +22,21 @@ fn interface_functions_are_named_iface_hash_func() {
     let names: Vec<&str> = app.exports().iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["ledgervm:test/math#add", "ledgervm:test/math#mix", "spin", "boom", "grow"]
+        [
+            "ledgervm:test/math#add",
+            "ledgervm:test/math#mix",
+            "spin",
+            "boom",
+            "grow"
+        ]
     );
     assert_eq!(
         app.export("ledgervm:test/math#mix").unwrap(),
         &FuncType {
-            params: vec![Field::new("x", ValueType::S64), Field::new("flag", ValueType::Bool)],
+            params: vec![
+                Field::new("x", ValueType::S64),
+                Field::new("flag", ValueType::Bool)
+            ],
             results: vec![ValueType::S64],
         }
     );
@@ -54,7 +63,10 @@ async fn calls_and_argument_checks() {
     assert!(out.fuel_consumed > 0);
     let out = app
         .call(
-            CallRequest::live("ledgervm:test/math#mix", vec![Value::S64(-2), Value::Bool(true)]),
+            CallRequest::live(
+                "ledgervm:test/math#mix",
+                vec![Value::S64(-2), Value::Bool(true)],
+            ),
             st.clone(),
         )
         .await;
@@ -62,7 +74,10 @@ async fn calls_and_argument_checks() {
     // u32 wraps as the canonical ABI says.
     let out = app
         .call(
-            CallRequest::live("ledgervm:test/math#add", vec![Value::U32(u32::MAX), Value::U32(2)]),
+            CallRequest::live(
+                "ledgervm:test/math#add",
+                vec![Value::U32(u32::MAX), Value::U32(2)],
+            ),
             st.clone(),
         )
         .await;
@@ -71,19 +86,28 @@ async fn calls_and_argument_checks() {
     // Wrong type: the error names the argument and both types.
     let out = app
         .call(
-            CallRequest::live("ledgervm:test/math#add", vec![Value::U32(1), Value::String("2".into())]),
+            CallRequest::live(
+                "ledgervm:test/math#add",
+                vec![Value::U32(1), Value::String("2".into())],
+            ),
             st.clone(),
         )
         .await;
     match out.result {
         Err(CallError::BadArguments { message }) => {
-            assert!(message.contains('b') && message.contains("u32") && message.contains("string"), "{message}");
+            assert!(
+                message.contains('b') && message.contains("u32") && message.contains("string"),
+                "{message}"
+            );
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(out.fuel_consumed, 0);
     let out = app
-        .call(CallRequest::live("ledgervm:test/math#add", vec![Value::U32(1)]), st.clone())
+        .call(
+            CallRequest::live("ledgervm:test/math#add", vec![Value::U32(1)]),
+            st.clone(),
+        )
         .await;
     assert!(matches!(out.result, Err(CallError::BadArguments { .. })));
 }
@@ -97,13 +121,22 @@ async fn limits_apply_to_components() {
         ..Limits::default()
     };
     let out = app
-        .call(CallRequest::live("spin", vec![]).with_limits(limits.clone()), st.clone())
+        .call(
+            CallRequest::live("spin", vec![]).with_limits(limits.clone()),
+            st.clone(),
+        )
         .await;
     assert_eq!(out.result, Err(CallError::OutOfFuel));
     assert_eq!(out.fuel_consumed, 100_000);
 
-    let out = app.call(CallRequest::live("boom", vec![]), st.clone()).await;
-    assert!(matches!(&out.result, Err(CallError::Trap { code, .. }) if code.contains("unreachable")), "{:?}", out.result);
+    let out = app
+        .call(CallRequest::live("boom", vec![]), st.clone())
+        .await;
+    assert!(
+        matches!(&out.result, Err(CallError::Trap { code, .. }) if code.contains("unreachable")),
+        "{:?}",
+        out.result
+    );
 
     // memory.grow past the limit fails deterministically with -1.
     let small = Limits {
@@ -111,11 +144,17 @@ async fn limits_apply_to_components() {
         ..Limits::default()
     };
     let out = app
-        .call(CallRequest::live("grow", vec![Value::U32(3)]).with_limits(small.clone()), st.clone())
+        .call(
+            CallRequest::live("grow", vec![Value::U32(3)]).with_limits(small.clone()),
+            st.clone(),
+        )
         .await;
     assert_eq!(out.result, Ok(vec![Value::S32(1)]));
     let out = app
-        .call(CallRequest::live("grow", vec![Value::U32(4)]).with_limits(small), st.clone())
+        .call(
+            CallRequest::live("grow", vec![Value::U32(4)]).with_limits(small),
+            st.clone(),
+        )
         .await;
     assert_eq!(out.result, Ok(vec![Value::S32(-1)]));
 
@@ -127,7 +166,10 @@ async fn limits_apply_to_components() {
         ..Limits::default()
     };
     let live = app
-        .call(CallRequest::live("spin", vec![]).with_limits(deadline.clone()), st.clone())
+        .call(
+            CallRequest::live("spin", vec![]).with_limits(deadline.clone()),
+            st.clone(),
+        )
         .await;
     let fuel = match live.result {
         Err(CallError::Deadline { fuel_consumed }) => fuel_consumed,
@@ -148,7 +190,12 @@ fn non_components_and_garbage_are_load_errors() {
     let rt = support::runtime();
     let e = load_component(&rt, b"(module)", ComponentOptions::default()).unwrap_err();
     assert_eq!(e.code(), "load.unsupported");
-    let e = load_component(&rt, b"\0asm\x0d\0\x01\0garbage", ComponentOptions::default()).unwrap_err();
+    let e = load_component(
+        &rt,
+        b"\0asm\x0d\0\x01\0garbage",
+        ComponentOptions::default(),
+    )
+    .unwrap_err();
     assert!(matches!(e, LoadError::Compile(_)), "{e:?}");
     // A component importing something the host does not offer fails to link.
     let wat = r#"(component (import "acme:nope/thing" (instance (export "f" (func)))))"#;

@@ -30,7 +30,10 @@ const REFUSED: [(&str, BlockedRange); 8] = [
     ("https://10.0.0.1/", BlockedRange::Private),
     ("https://192.168.1.1:8443/x", BlockedRange::Private),
     ("https://172.16.5.4/", BlockedRange::Private),
-    ("https://169.254.169.254/latest/meta-data/", BlockedRange::Metadata),
+    (
+        "https://169.254.169.254/latest/meta-data/",
+        BlockedRange::Metadata,
+    ),
     ("https://[::ffff:127.0.0.1]/", BlockedRange::Ipv4Mapped),
     ("https://[::1]/", BlockedRange::Loopback),
     ("https://100.64.0.1/", BlockedRange::SharedAddressSpace),
@@ -51,30 +54,48 @@ async fn policy_layer_refuses_every_private_range_before_connecting() {
     let t = parse_https_url("https://localhost:8443/").unwrap();
     assert!(matches!(
         resolve_checked(&policy, &t).await,
-        Err(HttpError::Blocked { range: BlockedRange::Loopback, .. })
+        Err(HttpError::Blocked {
+            range: BlockedRange::Loopback,
+            ..
+        })
     ));
     // exchange() applies the same check, and https-only, before anything else.
     let cfg = EgressConfig::default();
     for (url, _) in REFUSED {
-        let e = exchange(&cfg, &get(url), Duration::from_secs(5)).await.unwrap_err();
+        let e = exchange(&cfg, &get(url), Duration::from_secs(5))
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), "egress.blocked_address", "{url}");
     }
-    let e = exchange(&cfg, &get("http://127.0.0.1:1/"), Duration::from_secs(5)).await.unwrap_err();
+    let e = exchange(&cfg, &get("http://127.0.0.1:1/"), Duration::from_secs(5))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "egress.not_https");
 }
 
 async fn fetch_with(app: &LoadedApp, state: &SharedState, url: &str) -> CallOutcome {
     app.call(
-        CallRequest::live("kv-store", vec![Value::String("headlines-url".into()), Value::String(url.into())]),
+        CallRequest::live(
+            "kv-store",
+            vec![
+                Value::String("headlines-url".into()),
+                Value::String(url.into()),
+            ],
+        ),
         state.clone(),
     )
     .await;
-    app.call(CallRequest::live("fetch-headlines", vec![]), state.clone()).await
+    app.call(CallRequest::live("fetch-headlines", vec![]), state.clone())
+        .await
 }
 
 fn only_http_error(out: &CallOutcome) -> String {
     match out.transcript.events.as_slice() {
-        [OracleEvent::Http { response: Err(e), .. }] => e.clone(),
+        [
+            OracleEvent::Http {
+                response: Err(e), ..
+            },
+        ] => e.clone(),
         other => panic!("{other:?}"),
     }
 }
@@ -107,16 +128,25 @@ async fn guest_requests_to_refused_destinations_never_connect() {
         assert_eq!(guest_text(&out), "error: DestinationIpProhibited", "{url}");
         let e = only_http_error(&out);
         // localhost may resolve to ::1 first: either way it is loopback.
-        assert!(e.starts_with("egress.blocked_address: ") && e.contains("is a loopback address"), "{e}");
+        assert!(
+            e.starts_with("egress.blocked_address: ") && e.contains("is a loopback address"),
+            "{e}"
+        );
     }
     for (url, range) in REFUSED {
         let out = fetch_with(&app, &state, url).await;
         assert_eq!(guest_text(&out), "error: DestinationIpProhibited", "{url}");
         let e = only_http_error(&out);
-        assert!(e.contains(&format!("is a {} address", range.name())), "{url}: {e}");
+        assert!(
+            e.contains(&format!("is a {} address", range.name())),
+            "{url}: {e}"
+        );
         // The refusal replays identically (from the transcript, no policy, no network).
         let replayed = app
-            .call(CallRequest::replay("fetch-headlines", vec![], out.transcript.clone()), state.clone())
+            .call(
+                CallRequest::replay("fetch-headlines", vec![], out.transcript.clone()),
+                state.clone(),
+            )
             .await;
         assert_eq!(replayed, out);
     }
@@ -127,10 +157,16 @@ async fn guest_requests_to_refused_destinations_never_connect() {
 async fn allow_rule_is_port_specific() {
     let server = TestServer::start().await;
     let rt = runtime();
-    let other_port = if server.addr.port() == 65535 { 1 } else { server.addr.port() + 1 };
-    let cfg = EgressConfig::new(EgressPolicy::new(vec![format!("127.0.0.1:{other_port}").parse().unwrap()]))
-        .with_roots(&[server.ca_der.clone()], false)
-        .unwrap();
+    let other_port = if server.addr.port() == 65535 {
+        1
+    } else {
+        server.addr.port() + 1
+    };
+    let cfg = EgressConfig::new(EgressPolicy::new(vec![
+        format!("127.0.0.1:{other_port}").parse().unwrap(),
+    ]))
+    .with_roots(&[server.ca_der.clone()], false)
+    .unwrap();
     let app = load_enclave(&rt, cfg);
     let state = shared(MemoryState::new());
     let out = fetch_with(&app, &state, &server.url("/feed")).await;
@@ -143,15 +179,27 @@ async fn untrusted_certificate_is_a_recorded_tls_failure() {
     let server = TestServer::start().await;
     let rt = runtime();
     // Allowed address, but only Mozilla's roots: the test CA is not trusted.
-    let cfg = EgressConfig::new(EgressPolicy::new(vec![format!("127.0.0.1:{}", server.addr.port()).parse().unwrap()]));
+    let cfg = EgressConfig::new(EgressPolicy::new(vec![
+        format!("127.0.0.1:{}", server.addr.port()).parse().unwrap(),
+    ]));
     let app = load_enclave(&rt, cfg);
     let state = shared(MemoryState::new());
     let out = fetch_with(&app, &state, &server.url("/feed")).await;
     assert_eq!(guest_text(&out), "error: TlsProtocolError");
-    assert!(only_http_error(&out).starts_with("http.tls: "), "{}", only_http_error(&out));
-    assert!(server.seen().is_empty(), "no request was sent over the untrusted connection");
+    assert!(
+        only_http_error(&out).starts_with("http.tls: "),
+        "{}",
+        only_http_error(&out)
+    );
+    assert!(
+        server.seen().is_empty(),
+        "no request was sent over the untrusted connection"
+    );
     let replayed = app
-        .call(CallRequest::replay("fetch-headlines", vec![], out.transcript.clone()), state.clone())
+        .call(
+            CallRequest::replay("fetch-headlines", vec![], out.transcript.clone()),
+            state.clone(),
+        )
         .await;
     assert_eq!(replayed, out);
 }
@@ -166,11 +214,16 @@ async fn response_cap_is_enforced_and_recorded() {
     let state = shared(MemoryState::new());
     let out = fetch_with(&app, &state, &server.url("/big")).await;
     assert_eq!(guest_text(&out), "error: HttpResponseBodySize(None)");
-    assert_eq!(only_http_error(&out), "http.response_too_large: response body exceeds 65536 bytes");
+    assert_eq!(
+        only_http_error(&out),
+        "http.response_too_large: response body exceeds 65536 bytes"
+    );
     // A non-200 answer is recorded as a response, and the guest reports the status.
     let out = fetch_with(&app, &state, &server.url("/nope")).await;
     assert_eq!(guest_text(&out), "error: HTTP status 404");
-    assert!(matches!(out.transcript.events.as_slice(), [OracleEvent::Http { response: Ok(r), .. }] if r.status == 404));
+    assert!(
+        matches!(out.transcript.events.as_slice(), [OracleEvent::Http { response: Ok(r), .. }] if r.status == 404)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,7 +234,9 @@ async fn a_closed_port_is_a_recorded_connect_failure() {
         l.local_addr().unwrap().port()
     };
     let rt = runtime();
-    let cfg = EgressConfig::new(EgressPolicy::new(vec![format!("127.0.0.1:{port}").parse().unwrap()]));
+    let cfg = EgressConfig::new(EgressPolicy::new(vec![
+        format!("127.0.0.1:{port}").parse().unwrap(),
+    ]));
     let app = load_enclave(&rt, cfg);
     let state = shared(MemoryState::new());
     let out = fetch_with(&app, &state, &format!("https://127.0.0.1:{port}/feed")).await;

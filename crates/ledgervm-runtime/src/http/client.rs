@@ -56,13 +56,18 @@ impl Default for EgressConfig {
     }
 }
 
-fn tls_config(extra_roots: &[CertificateDer<'static>], webpki: bool) -> Result<Arc<rustls::ClientConfig>, String> {
+fn tls_config(
+    extra_roots: &[CertificateDer<'static>],
+    webpki: bool,
+) -> Result<Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();
     if webpki {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
     for der in extra_roots {
-        roots.add(der.clone()).map_err(|e| format!("bad root certificate: {e}"))?;
+        roots
+            .add(der.clone())
+            .map_err(|e| format!("bad root certificate: {e}"))?;
     }
     // An explicit provider: the process-wide default is ambiguous when several crypto
     // back-ends are compiled in.
@@ -91,7 +96,11 @@ impl EgressConfig {
 
     /// Sets the trusted roots: the webpki roots if `webpki`, plus `extra` (DER), e.g. a
     /// test CA or an operator's internal CA.
-    pub fn with_roots(mut self, extra: &[CertificateDer<'static>], webpki: bool) -> Result<EgressConfig, HttpError> {
+    pub fn with_roots(
+        mut self,
+        extra: &[CertificateDer<'static>],
+        webpki: bool,
+    ) -> Result<EgressConfig, HttpError> {
         self.tls = tls_config(extra, webpki).map_err(HttpError::Tls)?;
         Ok(self)
     }
@@ -99,7 +108,10 @@ impl EgressConfig {
 
 /// Resolves `target` and returns the first address the policy permits. Does not
 /// connect. When every address is blocked the error names the first one.
-pub async fn resolve_checked(policy: &EgressPolicy, target: &Target) -> Result<SocketAddr, HttpError> {
+pub async fn resolve_checked(
+    policy: &EgressPolicy,
+    target: &Target,
+) -> Result<SocketAddr, HttpError> {
     let addrs: Vec<SocketAddr> = match &target.host {
         Host::Ip(ip) => vec![SocketAddr::new(*ip, target.port)],
         Host::Name(name) => tokio::net::lookup_host((name.as_str(), target.port))
@@ -160,7 +172,9 @@ async fn exchange_at(
     addr: SocketAddr,
     req: &HttpRequestRecord,
 ) -> Result<HttpResponseRecord, HttpError> {
-    let tcp = match tokio::time::timeout(cfg.connect_timeout, tokio::net::TcpStream::connect(addr)).await {
+    let tcp = match tokio::time::timeout(cfg.connect_timeout, tokio::net::TcpStream::connect(addr))
+        .await
+    {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             return Err(HttpError::Connect {
@@ -172,15 +186,18 @@ async fn exchange_at(
     };
     let server_name = match &target.host {
         Host::Ip(ip) => ServerName::IpAddress((*ip).into()),
-        Host::Name(n) => ServerName::try_from(n.clone()).map_err(|e| HttpError::BadUrl(e.to_string()))?,
+        Host::Name(n) => {
+            ServerName::try_from(n.clone()).map_err(|e| HttpError::BadUrl(e.to_string()))?
+        }
     };
     let tls = tokio_rustls::TlsConnector::from(cfg.tls.clone())
         .connect(server_name, tcp)
         .await
         .map_err(|e| HttpError::Tls(e.to_string()))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(wasmtime_wasi_http::io::TokioIo::new(tls))
-        .await
-        .map_err(|e| HttpError::Protocol(e.to_string()))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(wasmtime_wasi_http::io::TokioIo::new(tls))
+            .await
+            .map_err(|e| HttpError::Protocol(e.to_string()))?;
     // The connection task ends when the exchange is over (or with the call's timeout).
     let driver = tokio::spawn(async move {
         let _ = conn.await;
@@ -206,7 +223,9 @@ async fn exchange_at(
             .collect()
             .await
             .map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     HttpError::ResponseTooLarge {
                         limit: cfg.max_response_bytes,
                     }
@@ -216,7 +235,11 @@ async fn exchange_at(
             })?
             .to_bytes()
             .to_vec();
-        Ok(HttpResponseRecord { status, headers, body })
+        Ok(HttpResponseRecord {
+            status,
+            headers,
+            body,
+        })
     }
     .await;
     driver.abort();

@@ -127,12 +127,23 @@ mod tests {
 
     fn all() -> Vec<HttpError> {
         vec![
-            HttpError::NotHttps { scheme: "http".into() },
+            HttpError::NotHttps {
+                scheme: "http".into(),
+            },
             HttpError::BadUrl("x".into()),
-            HttpError::Blocked { addr: "10.0.0.1".into(), range: BlockedRange::Private },
-            HttpError::Dns { host: "h".into(), message: "nx".into() },
+            HttpError::Blocked {
+                addr: "10.0.0.1".into(),
+                range: BlockedRange::Private,
+            },
+            HttpError::Dns {
+                host: "h".into(),
+                message: "nx".into(),
+            },
             HttpError::NoAddress("h".into()),
-            HttpError::Connect { addr: "a".into(), message: "refused".into() },
+            HttpError::Connect {
+                addr: "a".into(),
+                message: "refused".into(),
+            },
             HttpError::Tls("bad cert".into()),
             HttpError::Timeout("connect".into()),
             HttpError::Protocol("p".into()),
@@ -157,7 +168,10 @@ mod tests {
     fn every_known_code_maps_to_a_specific_guest_error() {
         for e in all() {
             let g = guest_error_for_record(&e.to_record());
-            assert!(!matches!(g, WasiHttpError::InternalError(_)), "{e:?} -> {g:?}");
+            assert!(
+                !matches!(g, WasiHttpError::InternalError(_)),
+                "{e:?} -> {g:?}"
+            );
         }
         assert!(matches!(
             guest_error_for_record("egress.blocked_address: 10.0.0.1 is a private address"),
@@ -175,6 +189,9 @@ mod tests {
             WasiHttpError::InternalError(Some(s)) => assert_eq!(s, "future.thing: whatever"),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(guest_error_for_record(""), WasiHttpError::InternalError(_)));
+        assert!(matches!(
+            guest_error_for_record(""),
+            WasiHttpError::InternalError(_)
+        ));
     }
 }

@@ -14,10 +14,10 @@
 //! are not sent, and request-options timeouts are ignored in favour of the operator's
 //! [`super::EgressConfig`].
 
+use super::EgressConfig;
 use super::client;
 use super::error::{HttpError, guest_error_for_record};
 use super::record::{describe_request, normalize_headers, request_difference, url_from_parts};
-use super::EgressConfig;
 use crate::oracle::Oracles;
 use crate::transcript::{HttpRequestRecord, HttpResponseRecord, OracleEvent};
 use bytes::Bytes;
@@ -75,7 +75,10 @@ where
     linker.instance(OUTGOING_HANDLER)?.func_wrap_async(
         "handle",
         |mut store: wasmtime::StoreContextMut<'_, T>,
-         (request, _options): (Resource<HostOutgoingRequest>, Option<Resource<RequestOptions>>)| {
+         (request, _options): (
+            Resource<HostOutgoingRequest>,
+            Option<Resource<RequestOptions>>,
+        )| {
             Box::new(async move {
                 let req = store.data_mut().egress().table.delete(request)?;
                 let (oracles, config, deadline_at) = {
@@ -90,12 +93,14 @@ where
                     Some(Ok(resp)) => HostFutureIncomingResponse::Ready(
                         to_hyper(resp).map(|r| (r, wasmtime_wasi::runtime::spawn(async {}))),
                     ),
-                    Some(Err(text)) => HostFutureIncomingResponse::Ready(Err(guest_error_for_record(&text))),
+                    Some(Err(text)) => {
+                        HostFutureIncomingResponse::Ready(Err(guest_error_for_record(&text)))
+                    }
                     // Replay divergence: the runtime reports it and stops the guest; the
                     // guest's own view of this request does not matter any more.
-                    None => HostFutureIncomingResponse::Ready(Err(wasmtime_wasi_http::Error::InternalError(Some(
-                        "replay divergence".into(),
-                    )))),
+                    None => HostFutureIncomingResponse::Ready(Err(
+                        wasmtime_wasi_http::Error::InternalError(Some("replay divergence".into())),
+                    )),
                 };
                 let id = store.data_mut().egress().table.push(ready)?;
                 Ok((Ok::<_, ErrorCode>(id),))
@@ -150,7 +155,9 @@ async fn finished_body(body: Option<HyperOutgoingBody>, cap: usize) -> Result<Ve
                         }
                     }
                 }
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(HttpError::RequestBody(format!("{e:?}")))),
+                Poll::Ready(Some(Err(e))) => {
+                    return Poll::Ready(Err(HttpError::RequestBody(format!("{e:?}"))));
+                }
                 Poll::Pending => {
                     return Poll::Ready(Err(HttpError::RequestBody(
                         "not finished before outgoing-handler.handle".into(),
@@ -166,7 +173,11 @@ async fn finished_body(body: Option<HyperOutgoingBody>, cap: usize) -> Result<Ve
 /// One-line description of a request for divergence messages: method, URL, headers and
 /// body size, so a difference in any of them shows.
 fn describe_full(req: &HttpRequestRecord) -> String {
-    let headers: Vec<String> = req.headers.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let headers: Vec<String> = req
+        .headers
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     let mut s = format!(
         "{} (headers: {}; body: {} bytes)",
         describe_request(req),
@@ -200,13 +211,26 @@ async fn answer(
     let headers = normalize_headers(
         req.headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
     );
     let method = method_str(&req.method);
     let body = finished_body(req.body, config.max_request_bytes).await;
     let (record, body_error) = match body {
-        Ok(body) => (HttpRequestRecord { method, url, headers, body }, None),
+        Ok(body) => (
+            HttpRequestRecord {
+                method,
+                url,
+                headers,
+                body,
+            },
+            None,
+        ),
         Err(e) => (
             HttpRequestRecord {
                 method,
@@ -243,9 +267,12 @@ async fn answer(
 /// The guest's view of a recorded response: status, headers, and the body as one frame.
 /// Invalid header names or values in a (tampered) transcript are skipped, the same way
 /// every time.
-fn to_hyper(resp: HttpResponseRecord) -> Result<http::Response<HyperIncomingBody>, wasmtime_wasi_http::Error> {
-    let status = http::StatusCode::from_u16(resp.status)
-        .map_err(|_| wasmtime_wasi_http::Error::InternalError(Some(format!("bad status {}", resp.status))))?;
+fn to_hyper(
+    resp: HttpResponseRecord,
+) -> Result<http::Response<HyperIncomingBody>, wasmtime_wasi_http::Error> {
+    let status = http::StatusCode::from_u16(resp.status).map_err(|_| {
+        wasmtime_wasi_http::Error::InternalError(Some(format!("bad status {}", resp.status)))
+    })?;
     let mut builder = http::Response::builder().status(status);
     for (k, v) in &resp.headers {
         if let (Ok(name), Ok(value)) = (
@@ -271,13 +298,23 @@ mod tests {
     fn recorded_responses_convert_and_bad_headers_are_skipped() {
         let r = to_hyper(HttpResponseRecord {
             status: 200,
-            headers: vec![("content-type".into(), "text/xml".into()), ("bad name".into(), "x".into())],
+            headers: vec![
+                ("content-type".into(), "text/xml".into()),
+                ("bad name".into(), "x".into()),
+            ],
             body: b"<rss/>".to_vec(),
         })
         .unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers().len(), 1);
-        assert!(to_hyper(HttpResponseRecord { status: 42, headers: vec![], body: vec![] }).is_err());
+        assert!(
+            to_hyper(HttpResponseRecord {
+                status: 42,
+                headers: vec![],
+                body: vec![]
+            })
+            .is_err()
+        );
     }
 
     #[test]

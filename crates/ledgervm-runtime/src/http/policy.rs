@@ -86,12 +86,20 @@ impl fmt::Display for BlockedRange {
 }
 
 fn v4_in(ip: Ipv4Addr, net: [u8; 4], prefix: u32) -> bool {
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix)
+    };
     (u32::from(ip) & mask) == (u32::from(Ipv4Addr::from(net)) & mask)
 }
 
 fn v6_in(ip: Ipv6Addr, net: Ipv6Addr, prefix: u32) -> bool {
-    let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - prefix)
+    };
     (u128::from(ip) & mask) == (u128::from(net) & mask)
 }
 
@@ -210,10 +218,15 @@ pub fn parse_authority(authority: &str) -> Result<(Host, Option<u16>), String> {
         let (ip, after) = rest
             .split_once(']')
             .ok_or_else(|| format!("unclosed '[' in {authority:?}"))?;
-        let ip: Ipv6Addr = ip.parse().map_err(|_| format!("bad IPv6 literal in {authority:?}"))?;
+        let ip: Ipv6Addr = ip
+            .parse()
+            .map_err(|_| format!("bad IPv6 literal in {authority:?}"))?;
         let port = match after {
             "" => None,
-            p => Some(p.strip_prefix(':').ok_or_else(|| format!("junk after ']' in {authority:?}"))?),
+            p => Some(
+                p.strip_prefix(':')
+                    .ok_or_else(|| format!("junk after ']' in {authority:?}"))?,
+            ),
         };
         (Host::Ip(IpAddr::V6(ip)), port)
     } else {
@@ -227,9 +240,12 @@ pub fn parse_authority(authority: &str) -> Result<(Host, Option<u16>), String> {
             let name = h.trim_end_matches('.').to_ascii_lowercase();
             let ok = !name.is_empty()
                 && name.len() <= 253
-                && name
-                    .split('.')
-                    .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+                && name.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                });
             if !ok {
                 return Err(format!("bad host name in {authority:?}"));
             }
@@ -399,13 +415,30 @@ mod tests {
             parse_authority("Example.COM.:8443").unwrap(),
             (Host::Name("example.com".into()), Some(8443))
         );
-        assert_eq!(parse_authority("1.2.3.4").unwrap(), (Host::Ip(ip("1.2.3.4")), None));
-        assert_eq!(parse_authority("[::1]:443").unwrap(), (Host::Ip(ip("::1")), Some(443)));
+        assert_eq!(
+            parse_authority("1.2.3.4").unwrap(),
+            (Host::Ip(ip("1.2.3.4")), None)
+        );
+        assert_eq!(
+            parse_authority("[::1]:443").unwrap(),
+            (Host::Ip(ip("::1")), Some(443))
+        );
         assert_eq!(
             parse_authority("[::ffff:127.0.0.1]").unwrap(),
             (Host::Ip(ip("::ffff:127.0.0.1")), None)
         );
-        for bad in ["", "user@host", "host:", "host:0", "host:99999", "[::1", "[zz]:1", "a..b", "h st", "[::1]x"] {
+        for bad in [
+            "",
+            "user@host",
+            "host:",
+            "host:0",
+            "host:99999",
+            "[::1",
+            "[zz]:1",
+            "a..b",
+            "h st",
+            "[::1]x",
+        ] {
             assert!(parse_authority(bad).is_err(), "{bad:?}");
         }
     }
@@ -418,17 +451,35 @@ mod tests {
         ]);
         let name = |s: &str| Host::Name(s.into());
         assert!(p.check(&name("localhost"), 8443, ip("127.0.0.1")).is_ok());
-        assert_eq!(p.check(&name("localhost"), 8444, ip("127.0.0.1")), Err(BlockedRange::Loopback));
-        assert_eq!(p.check(&name("localhost"), 8443, ip("127.0.0.2")), Err(BlockedRange::Loopback));
-        assert!(p.check(&name("internal.example"), 1, ip("10.1.2.3")).is_ok());
-        assert_eq!(p.check(&name("other.example"), 1, ip("10.1.2.3")), Err(BlockedRange::Private));
+        assert_eq!(
+            p.check(&name("localhost"), 8444, ip("127.0.0.1")),
+            Err(BlockedRange::Loopback)
+        );
+        assert_eq!(
+            p.check(&name("localhost"), 8443, ip("127.0.0.2")),
+            Err(BlockedRange::Loopback)
+        );
+        assert!(
+            p.check(&name("internal.example"), 1, ip("10.1.2.3"))
+                .is_ok()
+        );
+        assert_eq!(
+            p.check(&name("other.example"), 1, ip("10.1.2.3")),
+            Err(BlockedRange::Private)
+        );
         // A name rule does not open the address to other names.
         assert_eq!(
             p.check(&Host::Ip(ip("10.1.2.3")), 1, ip("10.1.2.3")),
             Err(BlockedRange::Private)
         );
-        assert_eq!("[::1]:80".parse::<AllowRule>().unwrap().to_string(), "[::1]:80");
-        assert_eq!("localhost".parse::<AllowRule>().unwrap().to_string(), "localhost");
+        assert_eq!(
+            "[::1]:80".parse::<AllowRule>().unwrap().to_string(),
+            "[::1]:80"
+        );
+        assert_eq!(
+            "localhost".parse::<AllowRule>().unwrap().to_string(),
+            "localhost"
+        );
     }
 
     proptest! {

@@ -155,15 +155,30 @@ mod tests {
     #[test]
     fn urls() {
         assert_eq!(url_from_parts(None, Some("h:1"), None), "https://h:1/");
-        assert_eq!(url_from_parts(Some("http"), Some("h"), Some("x?y")), "http://h/x?y");
+        assert_eq!(
+            url_from_parts(Some("http"), Some("h"), Some("x?y")),
+            "http://h/x?y"
+        );
         let t = parse_https_url("https://[::1]:8443").unwrap();
-        assert_eq!((t.port, t.path.as_str(), t.authority.as_str()), (8443, "/", "[::1]:8443"));
+        assert_eq!(
+            (t.port, t.path.as_str(), t.authority.as_str()),
+            (8443, "/", "[::1]:8443")
+        );
         let t = parse_https_url("HTTPS://h?q=1").unwrap();
         assert_eq!((t.port, t.path.as_str()), (443, "/?q=1"));
-        assert_eq!(parse_https_url("ftp://h/").unwrap_err().code(), "egress.not_https");
+        assert_eq!(
+            parse_https_url("ftp://h/").unwrap_err().code(),
+            "egress.not_https"
+        );
         assert_eq!(parse_https_url("h/").unwrap_err().code(), "egress.bad_url");
-        assert_eq!(parse_https_url("https://u@h/").unwrap_err().code(), "egress.bad_url");
-        assert_eq!(parse_https_url("https:///x").unwrap_err().code(), "egress.bad_url");
+        assert_eq!(
+            parse_https_url("https://u@h/").unwrap_err().code(),
+            "egress.bad_url"
+        );
+        assert_eq!(
+            parse_https_url("https:///x").unwrap_err().code(),
+            "egress.bad_url"
+        );
     }
 
     proptest! {
