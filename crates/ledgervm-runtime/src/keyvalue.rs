@@ -306,10 +306,14 @@ mod tests {
             v.open("other-app".into()).unwrap_err(),
             KvError::NoSuchStore
         );
-        assert_eq!(
+        assert!(matches!(
             v.convert_error(KvError::NoSuchStore).unwrap(),
             kv::store::Error::NoSuchStore
-        );
+        ));
+        assert!(matches!(
+            v.convert_error(KvError::Other("x".into())).unwrap(),
+            kv::store::Error::Other(s) if s == "x"
+        ));
     }
 
     #[test]
