@@ -26,17 +26,23 @@
 //! Fuel, memory, table and output limits and the deadline are applied exactly as for core
 //! modules ([`crate::exec::CallEnv`]).
 //!
-//! ```no_run
-//! # async fn demo(wasm: &[u8]) {
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use ledgervm_runtime::component::{load_component, ComponentOptions};
 //! use ledgervm_runtime::{CallRequest, Runtime, RuntimeConfig, state, value::Value};
 //! let rt = Runtime::new(RuntimeConfig::default()).unwrap();
-//! let app = load_component(&rt, wasm, ComponentOptions::default()).unwrap();
+//! let wat = r#"(component
+//!     (core module $m (func (export "f") (param i32) (result i32)
+//!         (i32.mul (local.get 0) (i32.const 6))))
+//!     (core instance $i (instantiate $m))
+//!     (func (export "times-six") (param "n" u32) (result u32) (canon lift (core func $i "f"))))"#;
+//! let app = load_component(&rt, wat.as_bytes(), ComponentOptions::default()).unwrap();
+//! assert_eq!(app.exports()[0].0, "times-six");
 //! let out = app
-//!     .call(CallRequest::live("hello", vec![]), state::shared(state::MemoryState::new()))
+//!     .call(CallRequest::live("times-six", vec![Value::U32(7)]), state::shared(state::MemoryState::new()))
 //!     .await;
-//! assert_eq!(out.result, Ok(vec![Value::String("Hello, World!".into())]));
-//! # }
+//! assert_eq!(out.result, Ok(vec![Value::U32(42)]));
+//! # });
 //! ```
 
 use crate::Runtime;
