@@ -149,7 +149,7 @@ fn unsupported_component_types() {
     let wat = r#"(component
         (import "r" (type $r (sub resource)))
         (import "f" (func (param "h" (own $r)) (param "b" (borrow $r)))))"#;
-    let component = Component::new(&engine, &wat::parse_str(wat).unwrap()).unwrap();
+    let component = Component::new(&engine, wat::parse_str(wat).unwrap()).unwrap();
     let ComponentItem::ComponentFunc(f) = component
         .component_type()
         .get_import(&engine, "f")
