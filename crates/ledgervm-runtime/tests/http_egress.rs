@@ -113,7 +113,7 @@ async fn guest_requests_to_refused_destinations_never_connect() {
     let rt = runtime();
     // Trusts the server's CA but has no allow rule: loopback stays refused.
     let strict = EgressConfig::default()
-        .with_roots(&[server.ca_der.clone()], false)
+        .with_roots(std::slice::from_ref(&server.ca_der), false)
         .unwrap();
     let app = load_enclave(&rt, strict);
     let state = shared(MemoryState::new());
@@ -165,7 +165,7 @@ async fn allow_rule_is_port_specific() {
     let cfg = EgressConfig::new(EgressPolicy::new(vec![
         format!("127.0.0.1:{other_port}").parse().unwrap(),
     ]))
-    .with_roots(&[server.ca_der.clone()], false)
+    .with_roots(std::slice::from_ref(&server.ca_der), false)
     .unwrap();
     let app = load_enclave(&rt, cfg);
     let state = shared(MemoryState::new());

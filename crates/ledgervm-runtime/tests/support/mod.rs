@@ -40,7 +40,7 @@ pub fn runtime() -> Runtime {
 pub fn egress_for(server: &https_server::TestServer) -> EgressConfig {
     let rule = format!("127.0.0.1:{}", server.addr.port()).parse().unwrap();
     EgressConfig::new(EgressPolicy::new(vec![rule]))
-        .with_roots(&[server.ca_der.clone()], false)
+        .with_roots(std::slice::from_ref(&server.ca_der), false)
         .unwrap()
 }
 
