@@ -242,10 +242,7 @@ impl Runtime {
         let wasm = to_binary(bytes)?;
         let hash = code_hash(&wasm);
         if is_component(&wasm) {
-            // Components are RT-component's (component.rs); wired in here once it lands.
-            return Err(LoadError::Unsupported(
-                "WASI 0.2 components are not wired into Runtime::load yet".into(),
-            ));
+            return crate::component::load(self, &wasm, hash, crate::component::ComponentOptions::default());
         }
         crate::core_module::load(self, &wasm, hash)
     }
