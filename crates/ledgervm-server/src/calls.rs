@@ -146,7 +146,7 @@ mod tests {
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(body["code"], "trap");
         assert_eq!(body["message"], err.to_string());
-        assert_eq!(body["result"]["err"]["code"], "trap");
+        assert_eq!(body["result"]["err"]["error"], "trap");
         assert_eq!(body["stdout"], "hi \u{fffd}");
     }
 

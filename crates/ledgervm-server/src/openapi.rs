@@ -335,7 +335,8 @@ fn schemas() -> Value {
         "Outcome": {"oneOf": [
             {"type": "object", "required": ["ok"], "properties": {"ok": {"type": "array", "items": r("TypedValue")}}},
             {"type": "object", "required": ["err"], "properties": {"err": {"type": "object",
-                "required": ["code"], "properties": {"code": s("string")}}}},
+                "description": "ledgervm_runtime::CallError; `error` is its stable code",
+                "required": ["error"], "properties": {"error": s("string")}}}},
         ]},
         "Receipt": {"type": "object", "required": ["format", "entry", "proof"], "properties": {
             "format": {"const": ledgervm_node::receipt::RECEIPT_FORMAT},

@@ -205,7 +205,7 @@ async fn guest_failures_are_recorded_and_answered_422_with_a_receipt() {
         assert_eq!(st, 422, "{func}: {body}");
         assert_eq!(body["code"], code, "{body}");
         assert!(body["message"].as_str().unwrap().len() > 3);
-        assert_eq!(body["result"]["err"]["code"], code, "{body}");
+        assert_eq!(body["result"]["err"]["error"], code, "{body}");
         let v = receipt_of(&body).verify(&vkey).unwrap();
         assert_eq!(Some(v.index), body["index"].as_u64());
         let Record::Call(call) = v.record else {
