@@ -45,7 +45,9 @@ pub enum ClientError {
     Verification(String),
     /// The server presented a checkpoint smaller than one it signed before: it is hiding
     /// entries it already committed to.
-    #[error("rollback: server presented a checkpoint of size {presented_size} after size {trusted_size} was verified")]
+    #[error(
+        "rollback: server presented a checkpoint of size {presented_size} after size {trusted_size} was verified"
+    )]
     Rollback {
         /// Size of the stored (trusted) checkpoint.
         trusted_size: u64,
@@ -111,7 +113,9 @@ impl ClientError {
     /// The evidence carried by a rollback or fork.
     pub fn evidence(&self) -> Option<&Evidence> {
         match self {
-            ClientError::Rollback { evidence, .. } | ClientError::Fork { evidence, .. } => Some(evidence),
+            ClientError::Rollback { evidence, .. } | ClientError::Fork { evidence, .. } => {
+                Some(evidence)
+            }
             _ => None,
         }
     }

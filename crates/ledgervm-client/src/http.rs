@@ -177,8 +177,8 @@ impl Client {
     /// A client for the server at `base_url` (e.g. `http://127.0.0.1:8080`), keeping its
     /// trusted checkpoints in `trust`, with the key chosen by `pin`.
     pub fn new(base_url: &str, trust: TrustStore, pin: KeyPin) -> Result<Client, ClientError> {
-        let mut base =
-            Url::parse(base_url).map_err(|e| ClientError::InvalidArgument(format!("base URL {base_url:?}: {e}")))?;
+        let mut base = Url::parse(base_url)
+            .map_err(|e| ClientError::InvalidArgument(format!("base URL {base_url:?}: {e}")))?;
         if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
             return Err(ClientError::InvalidArgument(format!(
                 "base URL {base_url:?} is not http(s)"
@@ -260,7 +260,8 @@ impl Client {
 
     async fn json_of<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
         let body = resp.bytes().await?;
-        serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(format!("bad JSON answer: {e}")))
+        serde_json::from_slice(&body)
+            .map_err(|e| ClientError::Protocol(format!("bad JSON answer: {e}")))
     }
 
     async fn get_json<T: DeserializeOwned>(
@@ -268,7 +269,12 @@ impl Client {
         segments: &[&str],
         query: &[(&str, String)],
     ) -> Result<T, ClientError> {
-        let resp = self.inner.http.get(self.url(segments, query)).send().await?;
+        let resp = self
+            .inner
+            .http
+            .get(self.url(segments, query))
+            .send()
+            .await?;
         if !resp.status().is_success() {
             return Err(Self::error_of(resp).await);
         }
@@ -276,23 +282,34 @@ impl Client {
     }
 
     /// Checks a presented checkpoint against the key and the trusted state.
-    async fn accept(&self, note: &[u8], freshness: Freshness) -> Result<(SignedCheckpoint, Advance), ClientError> {
+    async fn accept(
+        &self,
+        note: &[u8],
+        freshness: Freshness,
+    ) -> Result<(SignedCheckpoint, Advance), ClientError> {
         let key = self.key().await?;
         let cp = verify::open_checkpoint(note, key)?;
         let advance = self
             .inner
             .trust
-            .advance(key, &cp, freshness, |old, new| self.consistency_proof(old, new))
+            .advance(key, &cp, freshness, |old, new| {
+                self.consistency_proof(old, new)
+            })
             .await?;
         Ok((cp, advance))
     }
 
     /// Verifies a receipt for entry `index` and checks its checkpoint against the
     /// trusted state.
-    async fn accept_receipt(&self, receipt: &Receipt, index: u64) -> Result<VerifiedReceipt, ClientError> {
+    async fn accept_receipt(
+        &self,
+        receipt: &Receipt,
+        index: u64,
+    ) -> Result<VerifiedReceipt, ClientError> {
         let key = self.key().await?;
         let verified = verify::verify_receipt_at(receipt, key, index)?;
-        self.accept(&verified.checkpoint_note, Freshness::Receipt).await?;
+        self.accept(&verified.checkpoint_note, Freshness::Receipt)
+            .await?;
         Ok(verified)
     }
 
@@ -300,7 +317,9 @@ impl Client {
     /// (a smaller one is a [`ClientError::Rollback`]).
     pub async fn log_info(&self) -> Result<LogInfo, ClientError> {
         let info: LogInfo = self.get_json(&["v1", "log"], &[]).await?;
-        let (cp, _) = self.accept(info.checkpoint.as_bytes(), Freshness::Latest).await?;
+        let (cp, _) = self
+            .accept(info.checkpoint.as_bytes(), Freshness::Latest)
+            .await?;
         if cp.checkpoint.size != info.size || cp.checkpoint.origin != info.origin {
             return Err(ClientError::Protocol(
                 "log size/origin disagree with the signed checkpoint".into(),
@@ -320,7 +339,12 @@ impl Client {
 
     /// `PUT /v1/apps/{name}`: loads a module (binary Wasm, or WAT text). The `app.load`
     /// record is fetched and checked: it names this module's SHA-256.
-    pub async fn load(&self, name: &str, module: &[u8], opts: &LoadOptions) -> Result<AppInfo, ClientError> {
+    pub async fn load(
+        &self,
+        name: &str,
+        module: &[u8],
+        opts: &LoadOptions,
+    ) -> Result<AppInfo, ClientError> {
         let mut q: Vec<(&str, String)> = Vec::new();
         let limits = [
             ("fuel", opts.fuel),
@@ -343,7 +367,14 @@ impl Client {
             .inner
             .http
             .request(Method::PUT, self.url(&["v1", "apps", name], &q))
-            .header("content-type", if binary { "application/wasm" } else { "text/plain" })
+            .header(
+                "content-type",
+                if binary {
+                    "application/wasm"
+                } else {
+                    "text/plain"
+                },
+            )
             .body(module.to_vec())
             .send()
             .await?;
@@ -353,10 +384,18 @@ impl Client {
         let info: AppInfo = Self::json_of(resp).await?;
         let code_hash = ledgervm_runtime::app::to_binary(module)
             .map(|b| ledgervm_runtime::app::code_hash(&b))
-            .map_err(|e| ClientError::Verification(format!("server accepted a module this client cannot read: {e}")))?;
+            .map_err(|e| {
+                ClientError::Verification(format!(
+                    "server accepted a module this client cannot read: {e}"
+                ))
+            })?;
         let (_, verified) = self.receipt_checked(info.index).await?;
         match &verified.record {
-            Record::Load(l) if l.name == name && l.code_hash == code_hash && info.code_hash == code_hash => Ok(info),
+            Record::Load(l)
+                if l.name == name && l.code_hash == code_hash && info.code_hash == code_hash =>
+            {
+                Ok(info)
+            }
             other => Err(ClientError::Verification(format!(
                 "entry {} is not the app.load of {name} with code hash {code_hash} (it is a {} record)",
                 info.index,
@@ -400,7 +439,12 @@ impl Client {
 
     /// `POST /v1/apps/{app}/calls/{func}`. Returns the verified call for a result and
     /// for a recorded guest failure alike; other failures are errors.
-    pub async fn call(&self, app: &str, func: &str, args: &[Value]) -> Result<CallResponse, ClientError> {
+    pub async fn call(
+        &self,
+        app: &str,
+        func: &str,
+        args: &[Value],
+    ) -> Result<CallResponse, ClientError> {
         let body = serde_json::json!({ "args": args });
         let resp = self
             .inner
@@ -467,7 +511,9 @@ impl Client {
 
     /// `GET /v1/records/{index}`, verified through its receipt.
     pub async fn record(&self, index: u64) -> Result<RecordResponse, ClientError> {
-        let body: RecordBody = self.get_json(&["v1", "records", &index.to_string()], &[]).await?;
+        let body: RecordBody = self
+            .get_json(&["v1", "records", &index.to_string()], &[])
+            .await?;
         if body.index != index {
             return Err(ClientError::Protocol(format!(
                 "asked for record {index}, got {}",
@@ -488,7 +534,9 @@ impl Client {
     }
 
     async fn receipt_checked(&self, index: u64) -> Result<(Receipt, VerifiedReceipt), ClientError> {
-        let r: Receipt = self.get_json(&["v1", "receipts", &index.to_string()], &[]).await?;
+        let r: Receipt = self
+            .get_json(&["v1", "receipts", &index.to_string()], &[])
+            .await?;
         let verified = self.accept_receipt(&r, index).await?;
         Ok((r, verified))
     }
@@ -509,11 +557,14 @@ impl Client {
 
     /// `GET /blobs/{sha256}`, checked against its name.
     pub async fn blob(&self, sha256: &str) -> Result<Vec<u8>, ClientError> {
-        let bytes = self.raw(&["blobs", sha256]).await?.ok_or_else(|| ClientError::Api {
-            status: 404,
-            code: "blob_not_found".into(),
-            message: format!("blob {sha256} not found"),
-        })?;
+        let bytes = self
+            .raw(&["blobs", sha256])
+            .await?
+            .ok_or_else(|| ClientError::Api {
+                status: 404,
+                code: "blob_not_found".into(),
+                message: format!("blob {sha256} not found"),
+            })?;
         if ledgervm_node::ids::sha256_hex(&bytes) != sha256 {
             return Err(ClientError::Verification(format!(
                 "blob {sha256}: bytes do not hash to their name"

@@ -37,7 +37,9 @@
 //! ```
 
 use crate::error::{ClientError, Evidence};
-use crate::verify::{LogKey, Relation, SignedCheckpoint, check_consistency, open_checkpoint, relate};
+use crate::verify::{
+    LogKey, Relation, SignedCheckpoint, check_consistency, open_checkpoint, relate,
+};
 use ledgervm_log::merkle::Hash;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -149,8 +151,9 @@ impl TrustStore {
 
     /// The user's store: `dirs::config_dir()/ledgervm/trust`.
     pub fn default_location() -> Result<TrustStore, ClientError> {
-        let base = dirs::config_dir()
-            .ok_or_else(|| ClientError::InvalidArgument("no user config directory on this system".into()))?;
+        let base = dirs::config_dir().ok_or_else(|| {
+            ClientError::InvalidArgument("no user config directory on this system".into())
+        })?;
         Ok(TrustStore::open(base.join("ledgervm").join("trust")))
     }
 
@@ -220,7 +223,10 @@ impl TrustStore {
                 presented: vkey.to_string(),
             }),
             None => self
-                .write(&format!("pins/{}", safe_name(base_url, "")), &format!("{vkey}\n"))
+                .write(
+                    &format!("pins/{}", safe_name(base_url, "")),
+                    &format!("{vkey}\n"),
+                )
                 .map(|_| ()),
         }
     }
@@ -230,8 +236,9 @@ impl TrustStore {
         let Some(text) = self.read(&Self::trust_name(key))? else {
             return Ok(None);
         };
-        let file: TrustFile = serde_json::from_str(&text)
-            .map_err(|e| ClientError::io(Self::trust_name(key), format!("unreadable trust file: {e}")))?;
+        let file: TrustFile = serde_json::from_str(&text).map_err(|e| {
+            ClientError::io(Self::trust_name(key), format!("unreadable trust file: {e}"))
+        })?;
         open_checkpoint(file.checkpoint.as_bytes(), key).map(Some)
     }
 
@@ -272,7 +279,8 @@ impl TrustStore {
             "trusted": trusted.note,
             "presented": presented.note,
         });
-        let saved_to = match self.write(&name, &serde_json::to_string_pretty(&body).expect("json")) {
+        let saved_to = match self.write(&name, &serde_json::to_string_pretty(&body).expect("json"))
+        {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "could not save misbehaviour evidence");
@@ -286,7 +294,12 @@ impl TrustStore {
         }
     }
 
-    fn rollback(&self, key: &LogKey, trusted: &SignedCheckpoint, presented: &SignedCheckpoint) -> ClientError {
+    fn rollback(
+        &self,
+        key: &LogKey,
+        trusted: &SignedCheckpoint,
+        presented: &SignedCheckpoint,
+    ) -> ClientError {
         let reason = "presented as the current state but smaller than a verified checkpoint";
         ClientError::Rollback {
             trusted_size: trusted.checkpoint.size,

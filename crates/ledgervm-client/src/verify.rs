@@ -112,9 +112,24 @@ pub fn relate(trusted: &Checkpoint, presented: &Checkpoint) -> Relation {
 }
 
 /// Checks that `newer` extends `older` with `proof` (RFC 9162 §2.1.4.2). Pure.
-pub fn check_consistency(older: &Checkpoint, newer: &Checkpoint, proof: &[Hash]) -> Result<(), String> {
-    verify_consistency(older.size, newer.size, &older.root_hash, &newer.root_hash, proof)
-        .map_err(|e| format!("consistency proof {}→{} does not verify: {e}", older.size, newer.size))
+pub fn check_consistency(
+    older: &Checkpoint,
+    newer: &Checkpoint,
+    proof: &[Hash],
+) -> Result<(), String> {
+    verify_consistency(
+        older.size,
+        newer.size,
+        &older.root_hash,
+        &newer.root_hash,
+        proof,
+    )
+    .map_err(|e| {
+        format!(
+            "consistency proof {}→{} does not verify: {e}",
+            older.size, newer.size
+        )
+    })
 }
 
 /// Decodes a list of base64 hashes from a proof response.
@@ -125,13 +140,19 @@ pub fn decode_hashes(hashes: &[String]) -> Result<Vec<Hash>, ClientError> {
             B64.decode(h)
                 .ok()
                 .and_then(|b| Hash::try_from(b.as_slice()).ok())
-                .ok_or_else(|| ClientError::Protocol(format!("proof hash {h:?} is not base64 of 32 bytes")))
+                .ok_or_else(|| {
+                    ClientError::Protocol(format!("proof hash {h:?} is not base64 of 32 bytes"))
+                })
         })
         .collect()
 }
 
 /// Verifies a receipt against `key` and checks it is for entry `index`.
-pub fn verify_receipt_at(receipt: &Receipt, key: &LogKey, index: u64) -> Result<VerifiedReceipt, ClientError> {
+pub fn verify_receipt_at(
+    receipt: &Receipt,
+    key: &LogKey,
+    index: u64,
+) -> Result<VerifiedReceipt, ClientError> {
     let verified = verify_receipt(receipt, key)?;
     if verified.index != index {
         return Err(ClientError::Verification(format!(
@@ -168,7 +189,10 @@ pub struct CallClaim<'a> {
 
 /// Checks that a verified record is the call the client made, with the answer it got.
 /// Returns the call record. Pure.
-pub fn check_call_record<'r>(record: &'r Record, claim: &CallClaim<'_>) -> Result<&'r CallRecord, ClientError> {
+pub fn check_call_record<'r>(
+    record: &'r Record,
+    claim: &CallClaim<'_>,
+) -> Result<&'r CallRecord, ClientError> {
     let Record::Call(call) = record else {
         return Err(ClientError::Verification(format!(
             "receipt holds a {} record, not a call",
@@ -215,15 +239,18 @@ pub fn verify_receipt_file(path: &Path, vkey: &str) -> Result<VerifiedReceipt, C
     if let Some(inner) = json.get_mut("receipt") {
         json = inner.take();
     }
-    let receipt: Receipt = serde_json::from_value(json)
-        .map_err(|e| ClientError::Verification(format!("{} is not a receipt: {e}", path.display())))?;
+    let receipt: Receipt = serde_json::from_value(json).map_err(|e| {
+        ClientError::Verification(format!("{} is not a receipt: {e}", path.display()))
+    })?;
     verify_receipt(&receipt, &key)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ledgervm_log::merkle::{leaf_hash, prove_consistency, root_from_leaf_hashes, stored_hashes_for_record_hash};
+    use ledgervm_log::merkle::{
+        leaf_hash, prove_consistency, root_from_leaf_hashes, stored_hashes_for_record_hash,
+    };
 
     fn tree(n: u64) -> (Vec<Hash>, Hash) {
         let mut stored = Vec::new();
@@ -239,9 +266,18 @@ mod tests {
     fn relations() {
         let a = Checkpoint::new("o", 5, [1; 32]).unwrap();
         assert_eq!(relate(&a, &a.clone()), Relation::Same);
-        assert_eq!(relate(&a, &Checkpoint::new("o", 6, [1; 32]).unwrap()), Relation::Newer);
-        assert_eq!(relate(&a, &Checkpoint::new("o", 0, [1; 32]).unwrap()), Relation::Older);
-        assert_eq!(relate(&a, &Checkpoint::new("o", 5, [0; 32]).unwrap()), Relation::Fork);
+        assert_eq!(
+            relate(&a, &Checkpoint::new("o", 6, [1; 32]).unwrap()),
+            Relation::Newer
+        );
+        assert_eq!(
+            relate(&a, &Checkpoint::new("o", 0, [1; 32]).unwrap()),
+            Relation::Older
+        );
+        assert_eq!(
+            relate(&a, &Checkpoint::new("o", 5, [0; 32]).unwrap()),
+            Relation::Fork
+        );
     }
 
     #[test]
@@ -265,7 +301,10 @@ mod tests {
             decode_hashes(&[B64.encode([7u8; 31])]).unwrap_err().code(),
             "client.protocol"
         );
-        assert_eq!(decode_hashes(&["!!".into()]).unwrap_err().code(), "client.protocol");
+        assert_eq!(
+            decode_hashes(&["!!".into()]).unwrap_err().code(),
+            "client.protocol"
+        );
     }
 
     #[test]
@@ -290,9 +329,14 @@ mod tests {
         );
         let tampered = note.replace("\n3\n", "\n4\n");
         assert_eq!(
-            open_checkpoint(tampered.as_bytes(), &key).unwrap_err().code(),
+            open_checkpoint(tampered.as_bytes(), &key)
+                .unwrap_err()
+                .code(),
             "client.bad_signature"
         );
-        assert_eq!(LogKey::parse("nonsense").unwrap_err().code(), "client.invalid_argument");
+        assert_eq!(
+            LogKey::parse("nonsense").unwrap_err().code(),
+            "client.invalid_argument"
+        );
     }
 }

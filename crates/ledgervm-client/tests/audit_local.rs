@@ -25,7 +25,13 @@ struct Honest {
     entries: Vec<Vec<u8>>,
 }
 
-async fn call(node: &Node, app: &str, func: &str, args: Vec<Value>, caller: Caller) -> (u64, Outcome) {
+async fn call(
+    node: &Node,
+    app: &str,
+    func: &str,
+    args: Vec<Value>,
+    caller: Caller,
+) -> (u64, Outcome) {
     let r = node
         .call(CallInput {
             app: app.into(),
@@ -56,7 +62,14 @@ async fn honest_log() -> Honest {
     load(&node, "sum.wasm", "sum.wasm").await;
     load(&node, "oracle", "oracle_guest.wasm").await;
     let anon = Caller::anonymous;
-    let (sum_call, out) = call(&node, "sum.wasm", "Sum", vec![Value::U32(5), Value::U32(7)], anon()).await;
+    let (sum_call, out) = call(
+        &node,
+        "sum.wasm",
+        "Sum",
+        vec![Value::U32(5), Value::U32(7)],
+        anon(),
+    )
+    .await;
     assert_eq!(out, Outcome::Ok(vec![Value::I32(12)]));
     let mut calls = 1;
     let (count_call, out) = call(&node, "oracle", "Count", vec![Value::I64(2)], anon()).await;
@@ -81,13 +94,17 @@ async fn honest_log() -> Honest {
     // A new version under the same name keeps state; unload drops it.
     load(&node, "oracle", "oracle_guest.wasm").await;
     assert_eq!(
-        call(&node, "oracle", "Count", vec![Value::I64(1)], anon()).await.1,
+        call(&node, "oracle", "Count", vec![Value::I64(1)], anon())
+            .await
+            .1,
         Outcome::Ok(vec![Value::I64(8)])
     );
     node.unload("oracle").await.unwrap();
     load(&node, "oracle", "oracle_guest.wasm").await;
     assert_eq!(
-        call(&node, "oracle", "Count", vec![Value::I64(1)], anon()).await.1,
+        call(&node, "oracle", "Count", vec![Value::I64(1)], anon())
+            .await
+            .1,
         Outcome::Ok(vec![Value::I64(1)])
     );
     calls += 2;
@@ -153,7 +170,10 @@ async fn clean_audit_then_a_flipped_byte_is_named() {
     assert!(report.tiles_checked >= 1);
 
     // A wrong key refuses the checkpoint outright.
-    let other = Signer::generate("localhost/ledgervm").unwrap().verifier().vkey();
+    let other = Signer::generate("localhost/ledgervm")
+        .unwrap()
+        .verifier()
+        .vkey();
     assert_eq!(
         audit(&target, &other, &opts()).await.unwrap_err().code(),
         "client.bad_signature"
@@ -162,7 +182,11 @@ async fn clean_audit_then_a_flipped_byte_is_named() {
     flip_entry_byte(h.dir.path(), h.size, h.sum_call);
     let report = audit(&target, &h.vkey, &opts()).await.unwrap();
     let d = report.first_divergence.clone().expect("tampering found");
-    assert_eq!((d.index, d.what), (h.sum_call, DivergenceKind::Entry), "{report:#?}");
+    assert_eq!(
+        (d.index, d.what),
+        (h.sum_call, DivergenceKind::Entry),
+        "{report:#?}"
+    );
     assert_eq!(report.verified_entries, h.sum_call);
     assert!(!report.is_clean());
 }
@@ -205,9 +229,13 @@ async fn a_rewritten_and_resigned_history_is_caught_by_replay() {
     ];
     for (index, what, edit) in cases {
         let forged = forged_log(h.dir.path(), &rewrite(&h.entries, index, edit)).await;
-        let report = audit(&AuditTarget::DataDir(forged.path().into()), &h.vkey, &opts())
-            .await
-            .unwrap();
+        let report = audit(
+            &AuditTarget::DataDir(forged.path().into()),
+            &h.vkey,
+            &opts(),
+        )
+        .await
+        .unwrap();
         // The tree is intact (the host re-signed it); only re-execution shows the lie.
         assert_eq!(report.verified_entries, h.size);
         let d = report.first_divergence.clone().expect("lie found");
@@ -219,7 +247,12 @@ async fn a_rewritten_and_resigned_history_is_caught_by_replay() {
 async fn another_engine_is_reported_not_mismatched() {
     let h = honest_log().await;
     let loads: Vec<u64> = (0..h.size)
-        .filter(|&i| matches!(Record::decode(&h.entries[i as usize]).unwrap(), Record::Load(_)))
+        .filter(|&i| {
+            matches!(
+                Record::decode(&h.entries[i as usize]).unwrap(),
+                Record::Load(_)
+            )
+        })
         .collect();
     let mut entries = h.entries.clone();
     for &i in &loads {
@@ -229,9 +262,13 @@ async fn another_engine_is_reported_not_mismatched() {
         });
     }
     let forged = forged_log(h.dir.path(), &entries).await;
-    let report = audit(&AuditTarget::DataDir(forged.path().into()), &h.vkey, &opts())
-        .await
-        .unwrap();
+    let report = audit(
+        &AuditTarget::DataDir(forged.path().into()),
+        &h.vkey,
+        &opts(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.first_divergence, None, "{report:#?}");
     assert_eq!(report.engine_mismatches.len(), loads.len());
     assert_eq!((report.calls_replayed, report.calls_skipped), (0, h.calls));

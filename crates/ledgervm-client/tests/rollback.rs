@@ -8,7 +8,9 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use ledgervm_client::{Client, ClientError, KeyPin, TrustStore};
 use ledgervm_log::checkpoint::Checkpoint;
-use ledgervm_log::merkle::{Hash, leaf_hash, prove_consistency, stored_hashes_for_record_hash, tree_hash};
+use ledgervm_log::merkle::{
+    Hash, leaf_hash, prove_consistency, stored_hashes_for_record_hash, tree_hash,
+};
 use ledgervm_log::note::Signer;
 use parking_lot::Mutex;
 use serde_json::json;
@@ -40,7 +42,10 @@ type Shared = Arc<Mutex<Double>>;
 async fn log(State(s): State<Shared>) -> Json<serde_json::Value> {
     let d = s.lock();
     let root = tree_hash(d.size, &d.stored).unwrap();
-    let note = Checkpoint::new(ORIGIN, d.size, root).unwrap().sign(&d.signer).unwrap();
+    let note = Checkpoint::new(ORIGIN, d.size, root)
+        .unwrap()
+        .sign(&d.signer)
+        .unwrap();
     Json(json!({
         "origin": ORIGIN,
         "vkey": d.signer.verifier().vkey(),
@@ -50,7 +55,10 @@ async fn log(State(s): State<Shared>) -> Json<serde_json::Value> {
     }))
 }
 
-async fn consistency(State(s): State<Shared>, Query(q): Query<HashMap<String, u64>>) -> Json<serde_json::Value> {
+async fn consistency(
+    State(s): State<Shared>,
+    Query(q): Query<HashMap<String, u64>>,
+) -> Json<serde_json::Value> {
     let d = s.lock();
     let proof = prove_consistency(q["old"], q["new"], &d.stored).unwrap_or_default();
     let b64: Vec<String> = proof
@@ -88,7 +96,12 @@ async fn stale_and_forked_checkpoints_are_refused_with_evidence() {
     let vkey = signer.verifier().vkey();
     let (url, double, task) = start(signer).await;
     let trust_dir = tempfile::tempdir().unwrap();
-    let client = Client::new(&url, TrustStore::open(trust_dir.path()), KeyPin::Vkey(vkey.clone())).unwrap();
+    let client = Client::new(
+        &url,
+        TrustStore::open(trust_dir.path()),
+        KeyPin::Vkey(vkey.clone()),
+    )
+    .unwrap();
 
     present(&double, 1, 20, 10);
     assert_eq!(client.log_info().await.unwrap().size, 10);
@@ -139,7 +152,9 @@ async fn stale_and_forked_checkpoints_are_refused_with_evidence() {
     present(&double, 1, 20, 20);
     let again = Client::new(&url, TrustStore::open(trust_dir.path()), KeyPin::Vkey(vkey)).unwrap();
     assert_eq!(again.log_info().await.unwrap().size, 20);
-    let evidence_files = std::fs::read_dir(trust_dir.path().join("evidence")).unwrap().count();
+    let evidence_files = std::fs::read_dir(trust_dir.path().join("evidence"))
+        .unwrap()
+        .count();
     assert_eq!(evidence_files, 3);
     task.abort();
 }
@@ -149,7 +164,12 @@ async fn trust_on_first_use_pins_the_key() {
     let (url, double, task) = start(Signer::generate(ORIGIN).unwrap()).await;
     present(&double, 1, 3, 3);
     let trust_dir = tempfile::tempdir().unwrap();
-    let client = Client::new(&url, TrustStore::open(trust_dir.path()), KeyPin::TrustOnFirstUse).unwrap();
+    let client = Client::new(
+        &url,
+        TrustStore::open(trust_dir.path()),
+        KeyPin::TrustOnFirstUse,
+    )
+    .unwrap();
     assert_eq!(client.log_info().await.unwrap().size, 3);
     task.abort();
 
@@ -158,7 +178,10 @@ async fn trust_on_first_use_pins_the_key() {
     present(&double2, 1, 3, 3);
     let store = TrustStore::open(trust_dir.path());
     let vkey = client.key().await.unwrap().vkey().to_string();
-    assert_eq!(store.pinned_key(&format!("{url}/")).unwrap(), Some(vkey.clone()));
+    assert_eq!(
+        store.pinned_key(&format!("{url}/")).unwrap(),
+        Some(vkey.clone())
+    );
     // Same URL, new key: pin the old key under the new URL to simulate the restart.
     store.pin_key(&format!("{url2}/"), &vkey).unwrap();
     let client2 = Client::new(&url2, store, KeyPin::TrustOnFirstUse).unwrap();

@@ -17,12 +17,21 @@ async fn deploy_call_verify_audit_and_tamper() {
     let data = tempfile::tempdir().unwrap();
     let node = Node::open(NodeOptions::new(data.path())).await.unwrap();
     let vkey = node.vkey().to_string();
-    let server = ledgervm_server::serve(node.clone(), "127.0.0.1:0".parse().unwrap(), Default::default())
-        .await
-        .unwrap();
+    let server = ledgervm_server::serve(
+        node.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     let url = format!("http://{}", server.local_addr());
     let trust = tempfile::tempdir().unwrap();
-    let client = Client::new(&url, TrustStore::open(trust.path()), KeyPin::Vkey(vkey.clone())).unwrap();
+    let client = Client::new(
+        &url,
+        TrustStore::open(trust.path()),
+        KeyPin::Vkey(vkey.clone()),
+    )
+    .unwrap();
     let mut calls = 0u64;
     let mut loaded = 2;
 
@@ -40,7 +49,10 @@ async fn deploy_call_verify_audit_and_tamper() {
     calls += 1;
 
     // A recorded guest failure comes back verified too (HTTP 422).
-    let bad = client.call("sum.wasm", "Sum", &[Value::U32(5)]).await.unwrap();
+    let bad = client
+        .call("sum.wasm", "Sum", &[Value::U32(5)])
+        .await
+        .unwrap();
     assert!(
         matches!(bad.result, Outcome::Err(CallError::BadArguments { .. })),
         "{bad:?}"
@@ -131,10 +143,16 @@ async fn deploy_call_verify_audit_and_tamper() {
     let log = client.log_info().await.unwrap();
     assert_eq!(log.size, node.size());
     assert_eq!(client.apps().await.unwrap().len(), loaded);
-    assert_eq!(client.app("sum.wasm").await.unwrap().code_hash, info.code_hash);
+    assert_eq!(
+        client.app("sum.wasm").await.unwrap().code_hash,
+        info.code_hash
+    );
     let unloaded = client.unload("oracle").await.unwrap();
     assert_eq!(unloaded.code_hash, oracle.code_hash);
-    assert_eq!(client.blob(&info.code_hash).await.unwrap(), guest("sum.wasm"));
+    assert_eq!(
+        client.blob(&info.code_hash).await.unwrap(),
+        guest("sum.wasm")
+    );
 
     // Trust on first use pins the key the server presents.
     let tofu = Client::new(
@@ -147,7 +165,9 @@ async fn deploy_call_verify_audit_and_tamper() {
 
     // The whole log, over HTTP: clean.
     let opts = AuditOptions::default();
-    let report = audit(&AuditTarget::Url(url.clone()), &vkey, &opts).await.unwrap();
+    let report = audit(&AuditTarget::Url(url.clone()), &vkey, &opts)
+        .await
+        .unwrap();
     assert!(report.is_clean(), "{report:#?}");
     assert_eq!(report.calls_replayed, calls);
     assert_eq!(report.size, node.size());
@@ -164,7 +184,11 @@ async fn deploy_call_verify_audit_and_tamper() {
             .first_divergence
             .clone()
             .unwrap_or_else(|| panic!("{target:?}: {report:#?}"));
-        assert_eq!((d.index, d.what), (sum.index, DivergenceKind::Entry), "{target:?}");
+        assert_eq!(
+            (d.index, d.what),
+            (sum.index, DivergenceKind::Entry),
+            "{target:?}"
+        );
     }
     server.shutdown().await.unwrap();
 }

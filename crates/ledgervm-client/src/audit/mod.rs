@@ -33,10 +33,12 @@ pub use source::AuditTarget;
 use crate::error::ClientError;
 use crate::verify::{LogKey, open_checkpoint};
 use indicatif::{ProgressBar, ProgressStyle};
-use ledgervm_log::merkle::{Hash, leaf_hash, root_from_leaf_hashes, stored_hash_index, stored_hashes_for_record_hash};
+use ledgervm_log::merkle::{
+    Hash, leaf_hash, root_from_leaf_hashes, stored_hash_index, stored_hashes_for_record_hash,
+};
 use ledgervm_log::tile::{
-    HASH_SIZE, TILE_HEIGHT, TILE_WIDTH, Tile, TileError, TileHashReader, decode_entry_bundle, read_tile_data,
-    tile_in_tree,
+    HASH_SIZE, TILE_HEIGHT, TILE_WIDTH, Tile, TileError, TileHashReader, decode_entry_bundle,
+    read_tile_data, tile_in_tree,
 };
 use ledgervm_node::record::Record;
 use ledgervm_runtime::{EngineFingerprint, Runtime, RuntimeConfig};
@@ -163,7 +165,9 @@ pub struct AuditReport {
 impl AuditReport {
     /// No divergence, every entry verified, every call replayed.
     pub fn is_clean(&self) -> bool {
-        self.first_divergence.is_none() && self.verified_entries == self.size && self.calls_skipped == 0
+        self.first_divergence.is_none()
+            && self.verified_entries == self.size
+            && self.calls_skipped == 0
     }
 
     /// Replay throughput.
@@ -199,7 +203,11 @@ fn tiles_of(n: u64) -> Vec<Tile> {
 }
 
 /// Fetches tiles (or bundles), in order; up to 16 at a time from a server.
-async fn fetch_tiles(source: &Source, tiles: &[Tile], entries: bool) -> Result<Vec<Option<Vec<u8>>>, ClientError> {
+async fn fetch_tiles(
+    source: &Source,
+    tiles: &[Tile],
+    entries: bool,
+) -> Result<Vec<Option<Vec<u8>>>, ClientError> {
     if let Source::Local(_) = source {
         let mut out = Vec::with_capacity(tiles.len());
         for t in tiles {
@@ -226,7 +234,10 @@ async fn fetch_tiles(source: &Source, tiles: &[Tile], entries: bool) -> Result<V
 
 /// Entries of the tree of `n` leaves, as far as the bundles allow, with the first
 /// problem met.
-async fn fetch_entries(source: &Source, n: u64) -> Result<(Vec<Vec<u8>>, Option<Divergence>), ClientError> {
+async fn fetch_entries(
+    source: &Source,
+    n: u64,
+) -> Result<(Vec<Vec<u8>>, Option<Divergence>), ClientError> {
     let bundles: Vec<Tile> = (0..n.div_ceil(TILE_WIDTH as u64))
         .filter_map(|k| tile_in_tree(0, k, n))
         .collect();
@@ -241,11 +252,19 @@ async fn fetch_entries(source: &Source, n: u64) -> Result<(Vec<Vec<u8>>, Option<
             got,
         };
         let Some(d) = d else {
-            return Ok((entries, Some(problem(DivergenceKind::Missing, "not found".into()))));
+            return Ok((
+                entries,
+                Some(problem(DivergenceKind::Missing, "not found".into())),
+            ));
         };
         let mut got = match decode_entry_bundle(&d) {
             Ok(g) => g,
-            Err(e) => return Ok((entries, Some(problem(DivergenceKind::Bundle, e.to_string())))),
+            Err(e) => {
+                return Ok((
+                    entries,
+                    Some(problem(DivergenceKind::Bundle, e.to_string())),
+                ));
+            }
         };
         if got.len() < t.width as usize {
             let mut p = problem(
@@ -264,7 +283,12 @@ async fn fetch_entries(source: &Source, n: u64) -> Result<(Vec<Vec<u8>>, Option<
 
 /// When the entries do not hash to the signed root: authenticate the level-0 hash tiles
 /// against the root and name the first entry whose leaf hash differs.
-fn locate_bad_entry(n: u64, root: Hash, leaves: &[Hash], tiles: &HashMap<Tile, Vec<u8>>) -> Divergence {
+fn locate_bad_entry(
+    n: u64,
+    root: Hash,
+    leaves: &[Hash],
+    tiles: &HashMap<Tile, Vec<u8>>,
+) -> Divergence {
     let source = |t: &Tile| {
         tiles
             .get(t)
@@ -317,13 +341,15 @@ fn check_tiles(
 ) -> Result<Option<Divergence>, ClientError> {
     let mut stored: Vec<Hash> = Vec::with_capacity(leaves.len() * 2);
     for (i, leaf) in leaves.iter().enumerate() {
-        let h =
-            stored_hashes_for_record_hash(i as u64, *leaf, &stored).map_err(|e| ClientError::Audit(e.to_string()))?;
+        let h = stored_hashes_for_record_hash(i as u64, *leaf, &stored)
+            .map_err(|e| ClientError::Audit(e.to_string()))?;
         stored.extend(h);
     }
     for t in tiles {
         let want = read_tile_data(t, &stored).map_err(|e| ClientError::Audit(e.to_string()))?;
-        let first_leaf = |j: usize| (t.index * TILE_WIDTH as u64 + j as u64) << (TILE_HEIGHT as u32 * t.level as u32);
+        let first_leaf = |j: usize| {
+            (t.index * TILE_WIDTH as u64 + j as u64) << (TILE_HEIGHT as u32 * t.level as u32)
+        };
         let Some(got) = data.get(t) else {
             return Ok(Some(Divergence {
                 index: first_leaf(0),
@@ -336,7 +362,8 @@ fn check_tiles(
         if got != want.as_slice() {
             let j = (0..t.width as usize)
                 .find(|&j| {
-                    got.get(j * HASH_SIZE..(j + 1) * HASH_SIZE) != Some(&want[j * HASH_SIZE..(j + 1) * HASH_SIZE])
+                    got.get(j * HASH_SIZE..(j + 1) * HASH_SIZE)
+                        != Some(&want[j * HASH_SIZE..(j + 1) * HASH_SIZE])
                 })
                 .unwrap_or(0);
             let expected = format!(
@@ -379,7 +406,11 @@ async fn decode_records(
             Err(e) => {
                 return Ok((
                     records,
-                    Some(fail(DivergenceKind::Decode, "a canonical v1 record", e.to_string())),
+                    Some(fail(
+                        DivergenceKind::Decode,
+                        "a canonical v1 record",
+                        e.to_string(),
+                    )),
                 ));
             }
         };
@@ -388,15 +419,28 @@ async fn decode_records(
                 let blob = source.blob(&p.sha256).await?;
                 let blob = blob.map(String::from_utf8);
                 let resolved = match &blob {
-                    None => return Ok((records, Some(fail(DivergenceKind::Blob, &p.sha256, "not found".into())))),
+                    None => {
+                        return Ok((
+                            records,
+                            Some(fail(DivergenceKind::Blob, &p.sha256, "not found".into())),
+                        ));
+                    }
                     Some(Err(_)) => {
-                        return Ok((records, Some(fail(DivergenceKind::Blob, &p.sha256, "not UTF-8".into()))));
+                        return Ok((
+                            records,
+                            Some(fail(DivergenceKind::Blob, &p.sha256, "not UTF-8".into())),
+                        ));
                     }
                     Some(Ok(b)) => ledgervm_node::receipt::resolve(record.clone(), Some(b)),
                 };
                 match resolved {
                     Ok(r) => r,
-                    Err(e) => return Ok((records, Some(fail(DivergenceKind::Blob, &p.sha256, e.to_string())))),
+                    Err(e) => {
+                        return Ok((
+                            records,
+                            Some(fail(DivergenceKind::Blob, &p.sha256, e.to_string())),
+                        ));
+                    }
                 }
             }
             _ => record,
@@ -421,7 +465,11 @@ async fn decode_records(
 }
 
 /// Audits the log at `target`, whose checkpoints `vkey` signs.
-pub async fn audit(target: &AuditTarget, vkey: &str, opts: &AuditOptions) -> Result<AuditReport, ClientError> {
+pub async fn audit(
+    target: &AuditTarget,
+    vkey: &str,
+    opts: &AuditOptions,
+) -> Result<AuditReport, ClientError> {
     let key = LogKey::parse(vkey)?;
     let source = Source::open(target, vkey)?;
     let note = source.checkpoint().await?;
@@ -477,8 +525,12 @@ pub async fn audit(target: &AuditTarget, vkey: &str, opts: &AuditOptions) -> Res
         replay_seconds: 0.0,
     };
     if opts.replay {
-        let runtime = Runtime::new(opts.runtime.clone()).map_err(|e| ClientError::Audit(format!("engine: {e}")))?;
-        let calls = records.iter().filter(|r| matches!(r, Record::Call(_))).count() as u64;
+        let runtime = Runtime::new(opts.runtime.clone())
+            .map_err(|e| ClientError::Audit(format!("engine: {e}")))?;
+        let calls = records
+            .iter()
+            .filter(|r| matches!(r, Record::Call(_)))
+            .count() as u64;
         let bar = if opts.progress {
             ProgressBar::new(calls)
         } else {

@@ -65,7 +65,12 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn diverged(index: u64, what: DivergenceKind, expected: impl Into<String>, got: impl Into<String>) -> Divergence {
+fn diverged(
+    index: u64,
+    what: DivergenceKind,
+    expected: impl Into<String>,
+    got: impl Into<String>,
+) -> Divergence {
     Divergence {
         index,
         what,
@@ -111,7 +116,11 @@ async fn replay_call(
     let found = if call.outcome != outcome {
         Some((K::Outcome, json(&call.outcome), json(&outcome)))
     } else if call.fuel != out.fuel_consumed {
-        Some((K::Fuel, call.fuel.to_string(), out.fuel_consumed.to_string()))
+        Some((
+            K::Fuel,
+            call.fuel.to_string(),
+            out.fuel_consumed.to_string(),
+        ))
     } else if call.stdout != out.stdout {
         Some((K::Stdout, text(&call.stdout), text(&out.stdout)))
     } else if call.stderr != out.stderr {
@@ -187,9 +196,15 @@ impl<'a> Replayer<'a> {
                     }
                     other => {
                         let expected = other.map_or("no such app loaded".to_string(), |s| {
-                            format!("{} loaded at {} with code {}", u.name, s.load_index, s.code_hash)
+                            format!(
+                                "{} loaded at {} with code {}",
+                                u.name, s.load_index, s.code_hash
+                            )
                         });
-                        let got = format!("unload of {} (load {}, code {})", u.name, u.load_index, u.code_hash);
+                        let got = format!(
+                            "unload of {} (load {}, code {})",
+                            u.name, u.load_index, u.code_hash
+                        );
                         self.found(diverged(index, DivergenceKind::App, expected, got));
                     }
                 }
@@ -201,7 +216,11 @@ impl<'a> Replayer<'a> {
 
     async fn load(&mut self, index: u64, load: &Load) -> Result<Option<Divergence>, ClientError> {
         // State carries over to a new version loaded while the app is loaded.
-        let state = self.apps.get(&load.name).map(|s| s.state.clone()).unwrap_or_default();
+        let state = self
+            .apps
+            .get(&load.name)
+            .map(|s| s.state.clone())
+            .unwrap_or_default();
         let local = self.runtime.fingerprint().clone();
         let app = if load.engine != local {
             self.engine_mismatches.push(EngineMismatch {
@@ -248,8 +267,16 @@ impl<'a> Replayer<'a> {
                     return Ok(Some(d));
                 }
             };
-            let exports: Vec<_> = app.exports().iter().map(|(n, t)| (n.clone(), t.clone())).collect();
-            let recorded: Vec<_> = load.exports.iter().map(|e| (e.name.clone(), e.ty.clone())).collect();
+            let exports: Vec<_> = app
+                .exports()
+                .iter()
+                .map(|(n, t)| (n.clone(), t.clone()))
+                .collect();
+            let recorded: Vec<_> = load
+                .exports
+                .iter()
+                .map(|e| (e.name.clone(), e.ty.clone()))
+                .collect();
             if exports != recorded || app.kind() != load.app_kind {
                 let expected = format!("{:?} {}", load.app_kind, json(&load.exports));
                 let d = diverged(
@@ -293,7 +320,9 @@ impl<'a> Replayer<'a> {
         let (limits, state) = (slot.limits.clone(), slot.state.clone());
         let writes = matches!(call.outcome, Outcome::Ok(_)) && !call.write_set.is_empty();
         if !writes {
-            return self.spawn(replay_call(index, app, limits, state, call)).await;
+            return self
+                .spawn(replay_call(index, app, limits, state, call))
+                .await;
         }
         // Later calls see this call's recorded writes (a divergent write set is reported
         // by this call's own check).
@@ -306,7 +335,9 @@ impl<'a> Replayer<'a> {
             if let Some(slot) = self.apps.get_mut(&call.app) {
                 slot.state = next;
             }
-            return self.spawn(replay_call(index, app, limits, state, call)).await;
+            return self
+                .spawn(replay_call(index, app, limits, state, call))
+                .await;
         }
         // Too big to copy per call: run this one alone, then update in place.
         self.finish().await?;

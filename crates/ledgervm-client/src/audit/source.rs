@@ -46,12 +46,17 @@ fn read_opt(path: &Path) -> Result<Option<Vec<u8>>, ClientError> {
 impl Source {
     pub(crate) fn open(target: &AuditTarget, vkey: &str) -> Result<Source, ClientError> {
         Ok(match target {
-            AuditTarget::Url(u) => {
-                Source::Remote(Client::new(u, TrustStore::memory(), KeyPin::Vkey(vkey.to_string()))?)
-            }
+            AuditTarget::Url(u) => Source::Remote(Client::new(
+                u,
+                TrustStore::memory(),
+                KeyPin::Vkey(vkey.to_string()),
+            )?),
             AuditTarget::DataDir(d) => {
                 if !d.join("log").is_dir() {
-                    return Err(ClientError::Audit(format!("{} has no log/ directory", d.display())));
+                    return Err(ClientError::Audit(format!(
+                        "{} has no log/ directory",
+                        d.display()
+                    )));
                 }
                 Source::Local(d.clone())
             }
@@ -69,7 +74,10 @@ impl Source {
 
     async fn object(&self, path: &str) -> Result<Option<Vec<u8>>, ClientError> {
         match self {
-            Source::Remote(c) => c.raw(&format!("log/{path}").split('/').collect::<Vec<_>>()).await,
+            Source::Remote(c) => {
+                c.raw(&format!("log/{path}").split('/').collect::<Vec<_>>())
+                    .await
+            }
             Source::Local(d) => read_opt(&d.join("log").join(path)),
         }
     }
@@ -78,7 +86,11 @@ impl Source {
     /// been superseded by the full one since the checkpoint was signed (tlog-tiles lets
     /// a log delete partials), so a missing partial falls back to the full tile; the
     /// caller uses only the first `width` items.
-    pub(crate) async fn tile(&self, t: &Tile, entries: bool) -> Result<Option<Vec<u8>>, ClientError> {
+    pub(crate) async fn tile(
+        &self,
+        t: &Tile,
+        entries: bool,
+    ) -> Result<Option<Vec<u8>>, ClientError> {
         let path = |t: &Tile| if entries { t.entries_path() } else { t.path() };
         if let Some(b) = self.object(&path(t)).await? {
             return Ok(Some(b));

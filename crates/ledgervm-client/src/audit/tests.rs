@@ -9,7 +9,9 @@ struct Log {
 }
 
 fn log(n: u64) -> Log {
-    let leaves: Vec<Hash> = (0..n).map(|i| leaf_hash(format!("entry {i}").as_bytes())).collect();
+    let leaves: Vec<Hash> = (0..n)
+        .map(|i| leaf_hash(format!("entry {i}").as_bytes()))
+        .collect();
     let mut stored = Vec::new();
     for (i, l) in leaves.iter().enumerate() {
         let h = stored_hashes_for_record_hash(i as u64, *l, &stored).unwrap();
@@ -31,7 +33,15 @@ fn log(n: u64) -> Log {
 #[test]
 fn tiles_of_lists_every_tile_of_the_tree() {
     let paths: Vec<String> = tiles_of(600).iter().map(|t| t.path()).collect();
-    assert_eq!(paths, ["tile/0/000", "tile/0/001", "tile/0/002.p/88", "tile/1/000.p/2"]);
+    assert_eq!(
+        paths,
+        [
+            "tile/0/000",
+            "tile/0/001",
+            "tile/0/002.p/88",
+            "tile/1/000.p/2"
+        ]
+    );
     assert!(tiles_of(0).is_empty());
     assert_eq!(
         tiles_of(256).iter().map(|t| t.path()).collect::<Vec<_>>(),
@@ -72,7 +82,11 @@ fn a_changed_entry_is_named_through_authenticated_tiles() {
         leaves[at] = leaf_hash(b"tampered");
         assert_ne!(root_from_leaf_hashes(&leaves), l.root);
         let d = locate_bad_entry(600, l.root, &leaves, &l.data);
-        assert_eq!((d.index, d.what), (at as u64, DivergenceKind::Entry), "{d:?}");
+        assert_eq!(
+            (d.index, d.what),
+            (at as u64, DivergenceKind::Entry),
+            "{d:?}"
+        );
         assert_eq!(d.expected, hex::encode(l.leaves[at]));
     }
 }
@@ -84,7 +98,8 @@ fn tiles_changed_along_with_the_entry_do_not_authenticate() {
     leaves[300] = leaf_hash(b"tampered");
     // The attacker also rewrites the leaf hash in the level-0 tile…
     let mut data = l.data.clone();
-    data.get_mut(&l.tiles[1]).unwrap()[(300 - 256) * HASH_SIZE..(301 - 256) * HASH_SIZE].copy_from_slice(&leaves[300]);
+    data.get_mut(&l.tiles[1]).unwrap()[(300 - 256) * HASH_SIZE..(301 - 256) * HASH_SIZE]
+        .copy_from_slice(&leaves[300]);
     // …which the signed root exposes: the tile no longer hashes into the tree.
     let d = locate_bad_entry(600, l.root, &leaves, &data);
     assert_eq!((d.index, d.what), (256, DivergenceKind::Tree), "{d:?}");

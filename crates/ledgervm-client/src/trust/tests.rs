@@ -1,7 +1,9 @@
 use super::*;
 use crate::verify::open_checkpoint;
 use ledgervm_log::checkpoint::Checkpoint;
-use ledgervm_log::merkle::{leaf_hash, prove_consistency, stored_hashes_for_record_hash, tree_hash};
+use ledgervm_log::merkle::{
+    leaf_hash, prove_consistency, stored_hashes_for_record_hash, tree_hash,
+};
 use ledgervm_log::note::Signer;
 use proptest::prelude::*;
 
@@ -37,15 +39,21 @@ impl FakeLog {
 
     fn checkpoint(&self, signer: &Signer, size: u64, key: &LogKey) -> SignedCheckpoint {
         let root = tree_hash(size, &self.stored).unwrap();
-        let note = Checkpoint::new(ORIGIN, size, root).unwrap().sign(signer).unwrap();
+        let note = Checkpoint::new(ORIGIN, size, root)
+            .unwrap()
+            .sign(signer)
+            .unwrap();
         open_checkpoint(note.as_bytes(), key).unwrap()
     }
 
     /// A proof fetcher answering from this log, as an honest server would.
-    fn prover(&self) -> impl Fn(u64, u64) -> std::future::Ready<Result<Vec<Hash>, ClientError>> + '_ {
+    fn prover(
+        &self,
+    ) -> impl Fn(u64, u64) -> std::future::Ready<Result<Vec<Hash>, ClientError>> + '_ {
         move |old, new| {
             std::future::ready(
-                prove_consistency(old, new, &self.stored).map_err(|e| ClientError::Protocol(e.to_string())),
+                prove_consistency(old, new, &self.stored)
+                    .map_err(|e| ClientError::Protocol(e.to_string())),
             )
         }
     }
@@ -190,7 +198,10 @@ fn refuses_same_size_fork_and_non_extending_growth() {
     // A larger checkpoint of another history: the server's best proof cannot verify.
     let cp30 = evil.checkpoint(&signer, 30, &key);
     let err = block_on(store.advance(&key, &cp30, Freshness::Latest, evil.prover())).unwrap_err();
-    let ClientError::Fork { reason, evidence, .. } = &err else {
+    let ClientError::Fork {
+        reason, evidence, ..
+    } = &err
+    else {
         panic!("{err:?}")
     };
     assert!(reason.contains("consistency"), "{reason}");
@@ -204,9 +215,21 @@ fn a_refused_proof_request_accepts_nothing() {
     let (signer, key) = key();
     let store = TrustStore::memory();
     let log = FakeLog::new(1, 9);
-    block_on(store.advance(&key, &log.checkpoint(&signer, 4, &key), Freshness::Latest, no_proof)).unwrap();
+    block_on(store.advance(
+        &key,
+        &log.checkpoint(&signer, 4, &key),
+        Freshness::Latest,
+        no_proof,
+    ))
+    .unwrap();
     let refuse = |_: u64, _: u64| std::future::ready(Err(ClientError::Transport("down".into())));
-    let err = block_on(store.advance(&key, &log.checkpoint(&signer, 9, &key), Freshness::Latest, refuse)).unwrap_err();
+    let err = block_on(store.advance(
+        &key,
+        &log.checkpoint(&signer, 9, &key),
+        Freshness::Latest,
+        refuse,
+    ))
+    .unwrap_err();
     assert_eq!(err.code(), "client.transport");
     assert_eq!(store.trusted(&key).unwrap().unwrap().checkpoint.size, 4);
 }
@@ -218,9 +241,24 @@ fn state_is_per_key_and_pins_refuse_a_changed_key() {
     let (s1, k1) = key();
     let (s2, k2) = key();
     let log = FakeLog::new(1, 3);
-    block_on(store.advance(&k1, &log.checkpoint(&s1, 3, &k1), Freshness::Latest, no_proof)).unwrap();
-    assert!(store.trusted(&k2).unwrap().is_none(), "a new key starts from nothing");
-    block_on(store.advance(&k2, &log.checkpoint(&s2, 1, &k2), Freshness::Latest, no_proof)).unwrap();
+    block_on(store.advance(
+        &k1,
+        &log.checkpoint(&s1, 3, &k1),
+        Freshness::Latest,
+        no_proof,
+    ))
+    .unwrap();
+    assert!(
+        store.trusted(&k2).unwrap().is_none(),
+        "a new key starts from nothing"
+    );
+    block_on(store.advance(
+        &k2,
+        &log.checkpoint(&s2, 1, &k2),
+        Freshness::Latest,
+        no_proof,
+    ))
+    .unwrap();
     assert_eq!(store.trusted(&k1).unwrap().unwrap().checkpoint.size, 3);
 
     let url = "http://127.0.0.1:8080/";
@@ -239,11 +277,27 @@ fn a_tampered_trust_file_is_not_trusted() {
     let store = TrustStore::open(dir.path());
     let (signer, key) = key();
     let log = FakeLog::new(1, 3);
-    block_on(store.advance(&key, &log.checkpoint(&signer, 3, &key), Freshness::Latest, no_proof)).unwrap();
-    let file = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
-    let text = std::fs::read_to_string(&file).unwrap().replace("\\n3\\n", "\\n2\\n");
+    block_on(store.advance(
+        &key,
+        &log.checkpoint(&signer, 3, &key),
+        Freshness::Latest,
+        no_proof,
+    ))
+    .unwrap();
+    let file = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("\\n3\\n", "\\n2\\n");
     std::fs::write(&file, text).unwrap();
-    assert_eq!(store.trusted(&key).unwrap_err().code(), "client.bad_signature");
+    assert_eq!(
+        store.trusted(&key).unwrap_err().code(),
+        "client.bad_signature"
+    );
 }
 
 proptest! {

@@ -14,7 +14,8 @@ pub fn guests_dir() -> PathBuf {
 /// A built guest's bytes.
 pub fn guest(name: &str) -> Vec<u8> {
     let path = guests_dir().join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("guest {} (build guests first): {e}", path.display()))
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("guest {} (build guests first): {e}", path.display()))
 }
 
 /// `(start, len)` of each entry body in an entry bundle.
