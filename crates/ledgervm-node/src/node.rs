@@ -97,7 +97,7 @@ pub struct Node {
 }
 
 struct Inner {
-    log: ledgervm_log::Log,
+    log: ledgervm_log::appender::Log,
     runtime: Runtime,
     blobs: BlobStore,
     registry: RwLock<Registry>,

@@ -121,7 +121,8 @@ pub fn resolve(record: Record, blob: Option<&str>) -> Result<Record, ReceiptErro
 /// origin must equal the verifier's key name, as C2SP `tlog-checkpoint` requires.
 pub fn verify_checkpoint(note: &[u8], verifier: &Verifier) -> Result<(Checkpoint, Vec<u8>), ReceiptError> {
     let origin = verifier.name().to_string();
-    let set = VerifierSet::new(vec![Box::new(verifier.clone())]);
+    let boxed: Box<dyn NoteVerifier> = Box::new(verifier.clone());
+    let set = VerifierSet::new(vec![boxed]);
     let (cp, _) = Checkpoint::open(note, &origin, &set).map_err(|e| ReceiptError::Signature(e.to_string()))?;
     Ok((cp, note.to_vec()))
 }
