@@ -438,10 +438,8 @@ impl Node {
             return Err(NodeError::Internal(message.clone()));
         }
         let write_set = if out.result.is_ok() {
-            let writes = std::mem::replace(&mut *overlay.lock(), Overlay::new(Arc::new(Mutex::new(MemoryState::new()))))
-                .into_write_set();
-            state::apply(&mut slot.state.lock(), &writes);
-            writes
+            std::mem::replace(&mut *overlay.lock(), Overlay::new(Arc::new(Mutex::new(MemoryState::new()))))
+                .into_write_set()
         } else {
             Vec::new()
         };
@@ -460,6 +458,14 @@ impl Node {
             write_set,
         }));
         let sequenced = self.sequence(&record).await;
+        // Apply the writes only once the record's place in the log is fixed, with no
+        // await in between: a caller dropping this future can then never leave state
+        // ahead of the log (the queued append commits regardless).
+        if sequenced.is_ok() {
+            if let Record::Call(c) = &record {
+                state::apply(&mut slot.state.lock(), &c.write_set);
+            }
+        }
         drop(guard);
         let Sequenced { entry, blob, done } = sequenced?;
         let index = self.finish(done).await?;

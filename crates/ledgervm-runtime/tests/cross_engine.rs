@@ -138,6 +138,14 @@ fn pypi_wasmtime_agrees_bit_for_bit() {
     assert_eq!(theirs.len(), cases.len());
     let mut mismatches = Vec::new();
     for (i, Case(file, func, args, _)) in cases.iter().enumerate() {
+        // Where a stack overflow happens depends on native frame sizes, which differ
+        // between wasmtime builds (48.0.8 here, the 48.0.0 wheel there): the error kind
+        // must agree, the fuel at the overflow need not. Within one engine fingerprint it
+        // is deterministic (tested in hostile.rs / record_replay.rs).
+        let overflow = |j: &Json| j["error"] == "stack_overflow";
+        if overflow(&ours[i]) && overflow(&theirs[i]) {
+            continue;
+        }
         if ours[i] != theirs[i] {
             mismatches.push(format!("{file} {func}({args:?}): ours {} vs wasmtime-py {}", ours[i], theirs[i]));
         }

@@ -65,6 +65,8 @@ pub async fn start_with(opts: ServerOptions) -> TestServer {
         .await
         .unwrap();
     let base = format!("http://{}", handle.local_addr());
+    // Unified features give reqwest `rustls-no-provider`; ring is already in the tree.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()

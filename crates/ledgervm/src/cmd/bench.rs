@@ -1,0 +1,153 @@
+//! `ledgervm bench`: the service's hot path measured end to end, each figure beside a
+//! baseline measured in the same run on the same machine.
+//!
+//! 1. In-process: `LoadedApp::call` of a trivial export (the runtime's ceiling).
+//! 2. End-to-end HTTP: durable calls through a real server on loopback, `concurrency`
+//!    keep-alive connections, closed loop — calls/s and the ratio to (1).
+//! 3. Latency at half that rate: an open loop at 50% of (2), p50/p99.
+//! 4. Audit: replaying the log just written, calls/s.
+
+use anyhow::Context;
+use ledgervm_node::record::CallPolicy;
+use ledgervm_node::{LoadRequest, Node, NodeOptions};
+use ledgervm_runtime::value::Value;
+use ledgervm_runtime::{CallRequest, Runtime, RuntimeConfig, state};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Arguments of `ledgervm bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Concurrent keep-alive HTTP connections.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Data directory for the benchmark's log (default: a temp dir on the same disk as
+    /// the current directory, removed afterwards).
+    #[arg(long)]
+    pub data: Option<std::path::PathBuf>,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+const TRIVIAL: &str = r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Runs the benchmark and prints the figures.
+pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
+    let span = Duration::from_secs_f64(a.seconds);
+
+    // 1. In-process runtime calls (live mode, recording on).
+    let rt = Runtime::new(RuntimeConfig::default())?;
+    let app = rt.load(TRIVIAL.as_bytes())?;
+    let st = state::shared(state::MemoryState::new());
+    let (mut n, start) = (0u64, Instant::now());
+    while start.elapsed() < span {
+        let out = app.call(CallRequest::live("add", vec![Value::I32(1), Value::I32(2)]), st.clone()).await;
+        out.result.map_err(|e| anyhow::anyhow!("{e}"))?;
+        n += 1;
+    }
+    let inproc = n as f64 / start.elapsed().as_secs_f64();
+    eprintln!("in-process runtime   {inproc:>10.0} calls/s");
+
+    // 2. End-to-end HTTP, durable.
+    let tmp = tempfile::Builder::new().prefix(".ledgervm-bench-").tempdir_in(".")?;
+    let dir = a.data.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let node = Node::open(NodeOptions::new(&dir)).await.context("opening the bench node")?;
+    node.load(LoadRequest { name: "bench".into(), module: TRIVIAL.into(), limits: None, policy: CallPolicy::Anonymous })
+        .await?;
+    let server = ledgervm_server::serve(node.clone(), "127.0.0.1:0".parse()?, Default::default()).await?;
+    let url = format!("http://{}/v1/apps/bench/calls/add", server.local_addr());
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder().pool_max_idle_per_host(a.concurrency).build()?;
+    let body = r#"{"args":[{"type":"i32","value":1},{"type":"i32","value":2}]}"#;
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..a.concurrency {
+        let (http, url, done) = (http.clone(), url.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while start.elapsed() < span {
+                let t = Instant::now();
+                let r = http.post(&url).header("content-type", "application/json").body(body).send().await?;
+                anyhow::ensure!(r.status().is_success(), "status {}", r.status());
+                r.bytes().await?;
+                lat.push(t.elapsed());
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut closed_lat = Vec::new();
+    for t in tasks {
+        closed_lat.extend(t.await??);
+    }
+    let e2e = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
+    closed_lat.sort();
+    eprintln!("end-to-end HTTP      {e2e:>10.0} calls/s  ({:.3} of in-process)  p50 {:?} p99 {:?} at saturation", e2e / inproc, percentile(&closed_lat, 0.5), percentile(&closed_lat, 0.99));
+
+    // 3. Open loop at half the closed-loop rate: latency a user sees under load.
+    let rate = (e2e / 2.0).max(1.0);
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let start = Instant::now();
+    let mut next = start;
+    let mut pending = Vec::new();
+    while start.elapsed() < span {
+        next += interval;
+        tokio::time::sleep_until(next.into()).await;
+        let (http, url) = (http.clone(), url.clone());
+        let sent = Instant::now();
+        pending.push(tokio::spawn(async move {
+            let r = http.post(&url).header("content-type", "application/json").body(body).send().await?;
+            r.bytes().await?;
+            anyhow::Ok(sent.elapsed())
+        }));
+    }
+    let mut open_lat = Vec::new();
+    for p in pending {
+        open_lat.push(p.await??);
+    }
+    open_lat.sort();
+    let (p50, p99) = (percentile(&open_lat, 0.5), percentile(&open_lat, 0.99));
+    eprintln!("latency at {rate:>6.0}/s   p50 {p50:?} p99 {p99:?} (open loop, {} calls)", open_lat.len());
+    server.shutdown().await?;
+    let size = node.size();
+    drop(node);
+
+    // 4. Audit replay of the log just written.
+    let vkey = {
+        let key = std::fs::read_to_string(dir.join("log.key"))?;
+        ledgervm_log::note::Signer::from_private_key(key.trim())?.verifier().vkey()
+    };
+    let report = ledgervm_client::audit(&ledgervm_client::AuditTarget::DataDir(dir.clone()), &vkey, &Default::default()).await?;
+    anyhow::ensure!(report.is_clean(), "bench log did not audit clean: {:?}", report.first_divergence);
+    eprintln!("audit replay         {:>10.0} calls/s  ({} calls, log size {size})", report.calls_per_second(), report.calls_replayed);
+
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "in_process_calls_per_s": inproc,
+            "http_calls_per_s": e2e,
+            "http_to_in_process_ratio": e2e / inproc,
+            "concurrency": a.concurrency,
+            "saturation_p50_us": percentile(&closed_lat, 0.5).as_micros(),
+            "saturation_p99_us": percentile(&closed_lat, 0.99).as_micros(),
+            "half_rate_calls_per_s": rate,
+            "half_rate_p50_us": p50.as_micros(),
+            "half_rate_p99_us": p99.as_micros(),
+            "audit_replay_calls_per_s": report.calls_per_second(),
+            "audit_calls": report.calls_replayed,
+        }))?;
+    }
+    Ok(())
+}

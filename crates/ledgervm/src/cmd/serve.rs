@@ -1,0 +1,88 @@
+//! `ledgervm serve` and `ledgervm demo`.
+
+use anyhow::Context;
+use ledgervm_node::record::CallPolicy;
+use ledgervm_node::{LoadRequest, Node, NodeOptions};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Arguments of `ledgervm serve` / `ledgervm demo`.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Data directory: the log (tlog-tiles), blobs, module cache and the log key.
+    #[arg(long, short = 'd', env = "LEDGERVM_DATA", default_value = "./ledgervm-data")]
+    pub data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, short = 'l', env = "LEDGERVM_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Log origin (the checkpoint's first line and the key's name) for a new log.
+    #[arg(long, default_value = "localhost/ledgervm")]
+    pub origin: String,
+    /// Where `demo` finds the sample apps (built by scripts/build-guests).
+    #[arg(long, env = "LEDGERVM_GUESTS_DIR", default_value = "guests/out")]
+    pub guests: PathBuf,
+}
+
+/// The sample apps `demo` loads: (app name, file in the guests dir).
+const SAMPLES: &[(&str, &str)] = &[("sum.wasm", "sum.wasm"), ("enclave-example", "enclave_example.wasm")];
+
+/// Opens the node, optionally loads the samples, serves until Ctrl-C, then shuts down
+/// gracefully (in-flight calls finish and are committed).
+pub async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
+    let mut opts = NodeOptions::new(&args.data);
+    opts.origin = args.origin.clone();
+    let node = Node::open(opts)
+        .await
+        .with_context(|| format!("opening data directory {}", args.data.display()))?;
+    if demo {
+        load_samples(&node, &args.guests).await?;
+    }
+    let handle = ledgervm_server::serve(node.clone(), args.listen, Default::default())
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let base = format!("http://{}", handle.local_addr());
+    println!("ledgervm serving {base}");
+    println!("  data    {}", args.data.display());
+    println!("  log     {} ({} entries)", node.origin(), node.size());
+    println!("  vkey    {}", node.vkey());
+    println!("  engine  wasmtime {} / {}", node.engine().wasmtime_version, &node.engine().config_hash[..16]);
+    if demo {
+        println!("\nTry:");
+        println!("  curl '{base}/immutable/sum.wasm?func=Sum&a=5&b=7'");
+        println!("  curl -X POST {base}/v1/apps/enclave-example/calls/hello -H 'content-type: application/json' -d '{{\"args\":[]}}'");
+        println!("  curl -X POST {base}/v1/apps/enclave-example/calls/get-random -H 'content-type: application/json' -d '{{\"args\":[]}}'");
+        println!("  ledgervm call sum.wasm Sum 5 7 --server {base} --vkey '{}'", node.vkey());
+        println!("  ledgervm verify --server {base} --vkey '{}'", node.vkey());
+        println!("  curl {base}/log/checkpoint");
+    }
+    println!("\nCtrl-C to stop.");
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    eprintln!("shutting down: finishing in-flight calls");
+    handle.shutdown().await.context("graceful shutdown")?;
+    Ok(())
+}
+
+/// Loads each sample app unless the same code is already loaded under its name, so
+/// restarting the demo does not append a new load record every time.
+async fn load_samples(node: &Node, dir: &std::path::Path) -> anyhow::Result<()> {
+    for (name, file) in SAMPLES {
+        let path = dir.join(file);
+        let module = std::fs::read(&path)
+            .with_context(|| format!("reading sample app {} (build it with scripts/build-guests)", path.display()))?;
+        let hash = ledgervm_node::ids::sha256_hex(&module);
+        if node.app(name).is_some_and(|a| a.code_hash == hash) {
+            continue;
+        }
+        let info = node
+            .load(LoadRequest {
+                name: name.to_string(),
+                module,
+                limits: None,
+                policy: CallPolicy::Anonymous,
+            })
+            .await
+            .with_context(|| format!("loading sample app {name}"))?;
+        println!("loaded {name} {} ({} exports) at index {}", info.code_hash, info.exports.len(), info.index);
+    }
+    Ok(())
+}
