@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 pub fn guests_dir() -> PathBuf {
     std::env::var_os("LEDGERVM_GUESTS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../guests/out"))
+        .unwrap_or_else(|| manifest_dir().join("../../guests/out"))
 }
 
 /// A built guest's bytes.
@@ -40,4 +40,12 @@ pub fn flip_entry_byte(data_dir: &Path, size: u64, index: u64) -> PathBuf {
     bundle[start + len / 2] ^= 0x01;
     std::fs::write(&path, &bundle).unwrap();
     path
+}
+
+/// The crate's directory, read at run time: the shared target directory may hold a test
+/// binary that was built in another checkout, and `env!` would point there.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .into()
 }

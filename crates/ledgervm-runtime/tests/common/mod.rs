@@ -11,7 +11,7 @@ use std::path::PathBuf;
 pub fn guests_dir() -> PathBuf {
     match std::env::var_os("LEDGERVM_GUESTS_DIR") {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../guests/out"),
+        None => manifest_dir().join("../../guests/out"),
     }
 }
 
@@ -68,4 +68,12 @@ pub async fn replay(app: &LoadedApp, func: &str, args: Vec<Value>, live: &CallOu
         fresh_state(),
     )
     .await
+}
+
+/// The crate's directory, read at run time: the shared target directory may hold a test
+/// binary that was built in another checkout, and `env!` would point there.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .into()
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 pub fn guests_dir() -> PathBuf {
     match std::env::var_os("LEDGERVM_GUESTS_DIR") {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../guests/out"),
+        None => manifest_dir().join("../../guests/out"),
     }
 }
 
@@ -54,4 +54,12 @@ pub fn load_enclave(rt: &Runtime, egress: EgressConfig) -> LoadedApp {
         },
     )
     .unwrap()
+}
+
+/// The crate's directory, read at run time: the shared target directory may hold a test
+/// binary that was built in another checkout, and `env!` would point there.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .into()
 }

@@ -86,8 +86,9 @@ pub struct CallArgs {
     /// Export to call.
     pub func: String,
     /// Arguments: plain words (`5`, `hello`, `true`) parsed against the export's
-    /// parameter types, or typed JSON values (`{"type":"u32","value":5}`).
-    #[arg(allow_hyphen_values = true)]
+    /// parameter types, or typed JSON values (`{"type":"u32","value":5}`). Negative
+    /// numbers are fine (`-5`); put other values that start with `-` after `--`.
+    #[arg(allow_negative_numbers = true)]
     pub args: Vec<String>,
     /// Save the receipt to this file (verify it later with `ledgervm receipt verify`).
     #[arg(long)]

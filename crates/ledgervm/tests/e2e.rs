@@ -1,0 +1,341 @@
+//! End to end, as a user would: start the real `ledgervm` binary on loopback, deploy the
+//! real guests, call every export, verify receipts offline, audit, restart, tamper with
+//! the data directory, and hand the client a rolled-back log.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ledgervm")
+}
+
+fn guests() -> PathBuf {
+    let dir = std::env::var_os("LEDGERVM_GUESTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| // Read at run time: a shared target dir may hold a binary built in another checkout.
+        std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())).join("../../guests/out"));
+    assert!(
+        dir.join("sum.wasm").exists(),
+        "guests not built in {}: run scripts/build-guests",
+        dir.display()
+    );
+    dir
+}
+
+/// A running `ledgervm serve`, stopped (gracefully, by SIGINT) when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    vkey: String,
+}
+
+impl Server {
+    fn start(data: &Path) -> Server {
+        let mut child = Command::new(bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ledgervm serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut url, mut vkey) = (None, None);
+        while url.is_none() || vkey.is_none() {
+            let line = lines
+                .next()
+                .expect("server exited before printing its address")
+                .unwrap();
+            if let Some(u) = line.strip_prefix("ledgervm serving ") {
+                url = Some(u.trim().to_string());
+            }
+            if let Some(v) = line.trim().strip_prefix("vkey") {
+                vkey = Some(v.trim().to_string());
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Server {
+            child,
+            url: url.unwrap(),
+            vkey: vkey.unwrap(),
+        }
+    }
+
+    fn stop(mut self) {
+        self.interrupt();
+    }
+
+    fn interrupt(&mut self) {
+        unsafe { libc_kill(self.child.id() as i32, 2) };
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "server exited with {status} after SIGINT");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("server did not shut down within 5 s of SIGINT");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// Runs `ledgervm ARGS` against `server` with its own trust dir.
+fn cli(server: &Server, trust: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .args([
+            "--server",
+            &server.url,
+            "--vkey",
+            &server.vkey,
+            "--trust-dir",
+        ])
+        .arg(trust)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "failed: {}\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn deploy_call_verify_restart_tamper_and_rollback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let trust = tmp.path().join("trust");
+    let g = guests();
+    let server = Server::start(&data);
+
+    let out = ok(cli(
+        &server,
+        &trust,
+        &["deploy", g.join("sum.wasm").to_str().unwrap(), "--json"],
+    ));
+    let info: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        info["name"], "sum.wasm",
+        "named after the file, as the demo does"
+    );
+    let ex = g.join("enclave_example.wasm");
+    ok(cli(
+        &server,
+        &trust,
+        &["deploy", ex.to_str().unwrap(), "--name", "enclave-example"],
+    ));
+
+    let receipt = tmp.path().join("sum-receipt.json");
+    let out = ok(cli(
+        &server,
+        &trust,
+        &[
+            "call",
+            "sum.wasm",
+            "Sum",
+            "5",
+            "7",
+            "--receipt",
+            receipt.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(out.trim(), "12");
+    let out = ok(Command::new(bin())
+        .args([
+            "receipt",
+            "verify",
+            receipt.to_str().unwrap(),
+            "--vkey",
+            &server.vkey,
+        ])
+        .output()
+        .unwrap());
+    assert!(out.starts_with("receipt OK"), "{out}");
+    // The receipt does not verify under another log's key.
+    let other = Command::new(bin())
+        .args(["receipt", "verify", receipt.to_str().unwrap(), "--vkey"])
+        .arg("localhost/ledgervm+00000000+AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .output()
+        .unwrap();
+    assert!(!other.status.success());
+
+    // Every export of the enclave example, each with a receipt that verifies.
+    let hello = ok(cli(&server, &trust, &["call", "enclave-example", "hello"]));
+    assert_eq!(hello.trim(), "Hello, World!");
+    let n: u32 = ok(cli(
+        &server,
+        &trust,
+        &["call", "enclave-example", "get-random"],
+    ))
+    .trim()
+    .parse()
+    .unwrap();
+    assert!((1..=100).contains(&n));
+    let t = ok(cli(
+        &server,
+        &trust,
+        &["call", "enclave-example", "get-time"],
+    ));
+    let (secs, nanos) = t.trim().split_once('.').unwrap();
+    assert!(
+        secs.parse::<u64>().unwrap() > 1_700_000_000 && nanos.len() == 9,
+        "{t}"
+    );
+    let stored = ok(cli(
+        &server,
+        &trust,
+        &[
+            "call",
+            "enclave-example",
+            "kv-store",
+            "greeting",
+            "Hello from WASM",
+        ],
+    ));
+    assert_eq!(stored.trim(), "stored: greeting");
+    let read = ok(cli(
+        &server,
+        &trust,
+        &["call", "enclave-example", "kv-read", "greeting"],
+    ));
+    assert_eq!(read.trim(), "Hello from WASM");
+    let missing = ok(cli(
+        &server,
+        &trust,
+        &["call", "enclave-example", "kv-read", "missing"],
+    ));
+    assert_eq!(missing.trim(), "error: key not found: missing");
+    // No headlines URL configured and egress to loopback refused: a recorded result.
+    let fetch = cli(
+        &server,
+        &trust,
+        &["call", "enclave-example", "fetch-headlines", "--json"],
+    );
+    let fetch: serde_json::Value = serde_json::from_slice(&fetch.stdout).unwrap();
+    fetch["receipt"]["proof"]
+        .as_str()
+        .expect("fetch-headlines is recorded with a receipt");
+
+    // A clean audit, over HTTP.
+    let audit = ok(Command::new(bin())
+        .args(["verify", &server.url, "--vkey", &server.vkey])
+        .output()
+        .unwrap());
+    assert!(audit.contains("CLEAN"), "{audit}");
+
+    // Keep a copy of the log as it is now, for the rollback test below.
+    let old = tmp.path().join("old-data");
+    copy_dir(&data, &old);
+
+    // Restart: the log and apps are intact, state too.
+    let apps_before = ok(cli(&server, &trust, &["apps", "--json"]));
+    ok(cli(&server, &trust, &["call", "sum.wasm", "Sum", "1", "2"]));
+    server.stop();
+    let server = Server::start(&data);
+    let apps_after = ok(cli(&server, &trust, &["apps", "--json"]));
+    assert_eq!(apps_before, apps_after);
+    let read = ok(cli(
+        &server,
+        &trust,
+        &["call", "enclave-example", "kv-read", "greeting"],
+    ));
+    assert_eq!(read.trim(), "Hello from WASM");
+    let vkey = server.vkey.clone();
+
+    // Rollback: the same log key serving the older copy. The client, which has seen the
+    // longer log, refuses it and keeps both checkpoints as evidence.
+    server.stop();
+    let stale = Server::start(&old);
+    assert_eq!(stale.vkey, vkey);
+    let refused = cli(&stale, &trust, &["log", "tail", "-n", "1"]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("rollback"), "{err}");
+    let evidence = std::fs::read_dir(&trust)
+        .unwrap()
+        .flatten()
+        .any(|e| e.path().is_dir());
+    assert!(evidence, "evidence kept under {}", trust.display());
+    stale.stop();
+
+    // Tamper: one byte of a stored entry. The audit of the data dir names that entry.
+    let clean = ok(Command::new(bin())
+        .arg("verify")
+        .arg(&data)
+        .args(["--vkey", &vkey])
+        .output()
+        .unwrap());
+    assert!(clean.contains("CLEAN"), "{clean}");
+    let bundle = find_entry_bundle(&data.join("log/tile/entries"));
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&bundle, &bytes).unwrap();
+    let tampered = Command::new(bin())
+        .arg("verify")
+        .arg(&data)
+        .args(["--vkey", &vkey])
+        .output()
+        .unwrap();
+    assert_eq!(tampered.status.code(), Some(2));
+    let report = String::from_utf8_lossy(&tampered.stdout);
+    assert!(report.contains("DIVERGENCE at entry"), "{report}");
+}
+
+fn find_entry_bundle(dir: &Path) -> PathBuf {
+    let mut stack = vec![dir.to_path_buf()];
+    let mut files = Vec::new();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                files.push(e.path());
+            }
+        }
+    }
+    files.sort();
+    files.pop().expect("an entry bundle")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// The crate's directory, read at run time: the shared target directory may hold a test
+/// binary that was built in another checkout, and `env!` would point there.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .into()
+}
