@@ -16,11 +16,11 @@
 //! Invariant: the modules marked *pure* never do I/O; everything that touches a disk goes
 //! through [`storage::Storage`].
 
-pub mod merkle;
-pub mod tile;
-pub mod note;
-pub mod checkpoint;
-pub mod tlog_proof;
-pub mod storage;
 pub mod appender;
+pub mod checkpoint;
+pub mod merkle;
+pub mod note;
 pub mod reader;
+pub mod storage;
+pub mod tile;
+pub mod tlog_proof;

@@ -108,7 +108,9 @@ impl TlogProof {
             extra = Some(B64.decode(b).map_err(|_| err("extra is not base64"))?);
             line = lines.next().ok_or(err("missing index line"))?;
         }
-        let digits = line.strip_prefix("index ").ok_or(err("missing index line"))?;
+        let digits = line
+            .strip_prefix("index ")
+            .ok_or(err("missing index line"))?;
         if digits.is_empty()
             || !digits.bytes().all(|b| b.is_ascii_digit())
             || (digits.len() > 1 && digits.starts_with('0'))
@@ -122,7 +124,10 @@ impl TlogProof {
                 return Err(err("proof too long"));
             }
             let bytes = B64.decode(l).map_err(|_| err("proof line is not base64"))?;
-            proof.push(<Hash>::try_from(bytes.as_slice()).map_err(|_| err("proof hash is not 32 bytes"))?);
+            proof.push(
+                <Hash>::try_from(bytes.as_slice())
+                    .map_err(|_| err("proof hash is not 32 bytes"))?,
+            );
         }
         Ok(TlogProof {
             extra,
@@ -167,7 +172,13 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        let good = TlogProof { extra: None, index: 7, proof: vec![[9; 32]], checkpoint: CP.to_vec() }.to_text();
+        let good = TlogProof {
+            extra: None,
+            index: 7,
+            proof: vec![[9; 32]],
+            checkpoint: CP.to_vec(),
+        }
+        .to_text();
         let s = String::from_utf8(good.clone()).unwrap();
         let cases = [
             s.replace("c2sp.org/tlog-proof@v1", "c2sp.org/tlog-proof@v2"),
@@ -184,7 +195,12 @@ mod tests {
             assert!(TlogProof::parse(c.as_bytes()).is_err(), "{c:?}");
         }
         assert!(TlogProof::parse(&vec![b'a'; MAX_PROOF_TEXT + 1]).is_err());
-        let long = TlogProof { extra: None, index: 0, proof: vec![[0; 32]; 64], checkpoint: CP.to_vec() };
+        let long = TlogProof {
+            extra: None,
+            index: 0,
+            proof: vec![[0; 32]; 64],
+            checkpoint: CP.to_vec(),
+        };
         assert!(TlogProof::parse(&long.to_text()).is_err());
     }
 }

@@ -136,7 +136,10 @@ mod tests {
         assert_eq!(store.put(b"abc").unwrap(), name);
         assert_eq!(store.get(&name).unwrap(), b"abc");
         assert_eq!(store.get("nope").unwrap_err().code(), "invalid_blob_name");
-        assert_eq!(store.get(&sha256_hex(b"x")).unwrap_err().code(), "blob_not_found");
+        assert_eq!(
+            store.get(&sha256_hex(b"x")).unwrap_err().code(),
+            "blob_not_found"
+        );
         fs::write(dir.path().join(&name), b"abd").unwrap();
         assert_eq!(store.get(&name).unwrap_err().code(), "blob_corrupt");
         // A corrupt blob is rewritten by the next put of the right bytes.

@@ -54,7 +54,17 @@ mod tests {
         for ok in ["sum.wasm", "a", "A-b_c.9", &"x".repeat(128)] {
             assert!(is_valid_app_name(ok), "{ok}");
         }
-        for bad in ["", ".", "..", "a/b", "a b", "é", "a%2f", &"x".repeat(129), "a\0"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a b",
+            "é",
+            "a%2f",
+            &"x".repeat(129),
+            "a\0",
+        ] {
             assert!(!is_valid_app_name(bad), "{bad:?}");
         }
     }

@@ -8,14 +8,16 @@
 use crate::blobs::BlobStore;
 use crate::error::NodeError;
 use crate::ids::{cid_v1_raw, is_valid_app_name};
-use crate::receipt::{Receipt, RECEIPT_FORMAT};
+use crate::receipt::{RECEIPT_FORMAT, Receipt};
 use crate::record::{CallPolicy, CallRecord, Config, ExportInfo, Load, Outcome, Record, Unload};
 use crate::registry::{AppInfo, AppSlot, Registry};
 use crate::state::{self, AppState, Overlay};
 use ledgervm_log::tlog_proof::TlogProof;
 use ledgervm_runtime::state::{Caller, MemoryState, SharedState};
 use ledgervm_runtime::value::Value;
-use ledgervm_runtime::{CallError, CallMode, CallRequest, EngineFingerprint, Limits, Runtime, RuntimeConfig};
+use ledgervm_runtime::{
+    CallError, CallMode, CallRequest, EngineFingerprint, Limits, Runtime, RuntimeConfig,
+};
 use parking_lot::{Mutex, RwLock};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -109,8 +111,9 @@ struct Inner {
     vkey: String,
 }
 
-type PendingAppend =
-    std::pin::Pin<Box<dyn Future<Output = Result<u64, ledgervm_log::appender::AppendError>> + Send>>;
+type PendingAppend = std::pin::Pin<
+    Box<dyn Future<Output = Result<u64, ledgervm_log::appender::AppendError>> + Send>,
+>;
 
 /// A record whose place in the log is fixed but which is not durable yet.
 struct Sequenced {
@@ -138,7 +141,8 @@ fn load_or_create_key(path: &Path, origin: &str) -> Result<ledgervm_log::note::S
         Ok(text) => Signer::from_private_key(text.trim())
             .map_err(|e| NodeError::Corrupt(format!("log key {}: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let signer = Signer::generate(origin).map_err(|e| NodeError::Internal(e.to_string()))?;
+            let signer =
+                Signer::generate(origin).map_err(|e| NodeError::Internal(e.to_string()))?;
             let tmp = path.with_extension("tmp");
             let write = || -> std::io::Result<()> {
                 use std::io::Write;
@@ -152,10 +156,15 @@ fn load_or_create_key(path: &Path, origin: &str) -> Result<ledgervm_log::note::S
                 std::fs::rename(&tmp, path)?;
                 std::fs::File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()
             };
-            write().map_err(|e| NodeError::Internal(format!("writing log key {}: {e}", path.display())))?;
+            write().map_err(|e| {
+                NodeError::Internal(format!("writing log key {}: {e}", path.display()))
+            })?;
             Ok(signer)
         }
-        Err(e) => Err(NodeError::Internal(format!("reading log key {}: {e}", path.display()))),
+        Err(e) => Err(NodeError::Internal(format!(
+            "reading log key {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -164,7 +173,8 @@ impl Node {
     /// registry and every app's state by reading the log from the start.
     pub async fn open(opts: NodeOptions) -> Result<Node, NodeError> {
         let dir = &opts.data_dir;
-        std::fs::create_dir_all(dir).map_err(|e| NodeError::Internal(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| NodeError::Internal(format!("{}: {e}", dir.display())))?;
         let signer = load_or_create_key(&dir.join("log.key"), &opts.origin)?;
         let origin = signer.name().to_string();
         let log_dir = dir.join("log");
@@ -181,7 +191,8 @@ impl Node {
         let mut rt_cfg = opts.runtime.clone();
         rt_cfg.cache_dir.get_or_insert_with(|| dir.join("cache"));
         let runtime = Runtime::new(rt_cfg)?;
-        let blobs = BlobStore::open(dir.join("blobs")).map_err(|e| NodeError::Internal(e.to_string()))?;
+        let blobs =
+            BlobStore::open(dir.join("blobs")).map_err(|e| NodeError::Internal(e.to_string()))?;
         let node = Node {
             inner: Arc::new(Inner {
                 log,
@@ -244,17 +255,26 @@ impl Node {
                     }
                 }
                 other => {
-                    return Err(NodeError::Corrupt(format!("unexpected {} record at index {index}", other.kind())));
+                    return Err(NodeError::Corrupt(format!(
+                        "unexpected {} record at index {index}",
+                        other.kind()
+                    )));
                 }
             }
         }
-        tracing::info!(size, apps = self.inner.registry.read().list().len(), "recovered from log");
+        tracing::info!(
+            size,
+            apps = self.inner.registry.read().list().len(),
+            "recovered from log"
+        );
         Ok(())
     }
 
     async fn compile(&self, module: Vec<u8>) -> Result<ledgervm_runtime::LoadedApp, NodeError> {
         let rt = self.inner.runtime.clone();
-        Ok(tokio::task::spawn_blocking(move || rt.load(&module)).await.map_err(join_err)??)
+        Ok(tokio::task::spawn_blocking(move || rt.load(&module))
+            .await
+            .map_err(join_err)??)
     }
 
     /// Appends a record (spilling it to a blob if needed) and waits until it is durable.
@@ -269,7 +289,9 @@ impl Node {
         if let Some(why) = self.inner.failed.lock().clone() {
             return Err(NodeError::LogUnavailable(why));
         }
-        let (entry, blob) = record.to_entry().map_err(|e| NodeError::Internal(e.to_string()))?;
+        let (entry, blob) = record
+            .to_entry()
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
         if let Some(blob) = &blob {
             let (blobs, bytes) = (self.inner.blobs.clone(), blob.clone());
             tokio::task::spawn_blocking(move || blobs.put(&bytes))
@@ -285,7 +307,10 @@ impl Node {
         done.await.map_err(|e| {
             // State may now be ahead of what is durable: refuse further writes until a
             // restart rebuilds everything from the log.
-            self.inner.failed.lock().get_or_insert_with(|| e.to_string());
+            self.inner
+                .failed
+                .lock()
+                .get_or_insert_with(|| e.to_string());
             log_err(e)
         })
     }
@@ -335,8 +360,12 @@ impl Node {
         if !is_valid_app_name(&req.name) {
             return Err(NodeError::InvalidName(req.name));
         }
-        let limits = req.limits.unwrap_or_else(|| self.inner.runtime.config().default_limits.clone());
-        limits.check_against(self.inner.runtime.config()).map_err(NodeError::InvalidLimits)?;
+        let limits = req
+            .limits
+            .unwrap_or_else(|| self.inner.runtime.config().default_limits.clone());
+        limits
+            .check_against(self.inner.runtime.config())
+            .map_err(NodeError::InvalidLimits)?;
         let module = ledgervm_runtime::app::to_binary(&req.module)?;
         let app = self.compile(module.clone()).await?;
         let _admin = self.inner.admin.lock().await;
@@ -355,7 +384,10 @@ impl Node {
             exports: app
                 .exports()
                 .iter()
-                .map(|(name, ty)| ExportInfo { name: name.clone(), ty: ty.clone() })
+                .map(|(name, ty)| ExportInfo {
+                    name: name.clone(),
+                    ty: ty.clone(),
+                })
                 .collect(),
             limits,
             policy: req.policy,
@@ -383,7 +415,12 @@ impl Node {
     /// state. The history stays in the log.
     pub async fn unload(&self, name: &str) -> Result<(AppInfo, u64), NodeError> {
         let _admin = self.inner.admin.lock().await;
-        let slot = self.inner.registry.read().get(name).ok_or_else(|| NodeError::AppNotFound(name.into()))?;
+        let slot = self
+            .inner
+            .registry
+            .read()
+            .get(name)
+            .ok_or_else(|| NodeError::AppNotFound(name.into()))?;
         // Wait for calls in flight on this app so none is sequenced after the unload.
         let _lock = slot.lock.lock().await;
         let index = self
@@ -420,7 +457,10 @@ impl Node {
             .get(&input.app)
             .ok_or_else(|| NodeError::AppNotFound(input.app.clone()))?;
         if slot.info.policy == CallPolicy::Signed && input.caller.id.is_none() {
-            return Err(NodeError::Forbidden(format!("app {:?} only accepts signed calls", input.app)));
+            return Err(NodeError::Forbidden(format!(
+                "app {:?} only accepts signed calls",
+                input.app
+            )));
         }
         let guard = slot.lock.lock().await;
         let overlay = Arc::new(Mutex::new(Overlay::new(slot.state.clone())));
@@ -438,8 +478,11 @@ impl Node {
             return Err(NodeError::Internal(message.clone()));
         }
         let write_set = if out.result.is_ok() {
-            std::mem::replace(&mut *overlay.lock(), Overlay::new(Arc::new(Mutex::new(MemoryState::new()))))
-                .into_write_set()
+            std::mem::replace(
+                &mut *overlay.lock(),
+                Overlay::new(Arc::new(Mutex::new(MemoryState::new()))),
+            )
+            .into_write_set()
         } else {
             Vec::new()
         };
@@ -470,7 +513,9 @@ impl Node {
         let Sequenced { entry, blob, done } = sequenced?;
         let index = self.finish(done).await?;
         let receipt = self.receipt_for(index, entry, blob)?;
-        let Record::Call(call) = record else { unreachable!() };
+        let Record::Call(call) = record else {
+            unreachable!()
+        };
         Ok(CallResult {
             index,
             outcome: call.outcome,
@@ -498,22 +543,38 @@ impl Node {
     /// The record at `index`, with blob pointers resolved (and checked).
     pub fn record(&self, index: u64) -> Result<Record, NodeError> {
         let entry = self.entry(index)?;
-        let record = Record::decode(&entry).map_err(|e| NodeError::Corrupt(format!("entry {index}: {e}")))?;
+        let record = Record::decode(&entry)
+            .map_err(|e| NodeError::Corrupt(format!("entry {index}: {e}")))?;
         let blob = match &record {
             Record::Blob(p) => Some(self.blob(&p.sha256)?),
             _ => None,
         };
-        let blob = blob.map(String::from_utf8).transpose().map_err(|_| NodeError::Corrupt(format!("entry {index}: blob is not UTF-8")))?;
-        crate::receipt::resolve(record, blob.as_deref()).map_err(|e| NodeError::Corrupt(format!("entry {index}: {e}")))
+        let blob = blob
+            .map(String::from_utf8)
+            .transpose()
+            .map_err(|_| NodeError::Corrupt(format!("entry {index}: blob is not UTF-8")))?;
+        crate::receipt::resolve(record, blob.as_deref())
+            .map_err(|e| NodeError::Corrupt(format!("entry {index}: {e}")))
     }
 
     /// Inclusion proof of `index` in the tree of `size` entries.
-    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<ledgervm_log::merkle::Hash>, NodeError> {
-        self.inner.log.inclusion_proof(index, size).map_err(read_err)
+    pub fn inclusion_proof(
+        &self,
+        index: u64,
+        size: u64,
+    ) -> Result<Vec<ledgervm_log::merkle::Hash>, NodeError> {
+        self.inner
+            .log
+            .inclusion_proof(index, size)
+            .map_err(read_err)
     }
 
     /// Consistency proof between the trees of `old` and `new` entries.
-    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<ledgervm_log::merkle::Hash>, NodeError> {
+    pub fn consistency_proof(
+        &self,
+        old: u64,
+        new: u64,
+    ) -> Result<Vec<ledgervm_log::merkle::Hash>, NodeError> {
         self.inner.log.consistency_proof(old, new).map_err(read_err)
     }
 
@@ -527,7 +588,12 @@ impl Node {
         self.receipt_for(index, entry, blob)
     }
 
-    fn receipt_for(&self, index: u64, entry: Vec<u8>, blob: Option<Vec<u8>>) -> Result<Receipt, NodeError> {
+    fn receipt_for(
+        &self,
+        index: u64,
+        entry: Vec<u8>,
+        blob: Option<Vec<u8>>,
+    ) -> Result<Receipt, NodeError> {
         let checkpoint = self.inner.log.checkpoint();
         let text = String::from_utf8_lossy(&checkpoint);
         let body = text.split("\n\n").next().unwrap_or("").to_string() + "\n";
@@ -542,7 +608,10 @@ impl Node {
             checkpoint: checkpoint.to_vec(),
         }
         .to_text();
-        let utf8 = |b: Vec<u8>| String::from_utf8(b).map_err(|_| NodeError::Corrupt(format!("entry {index} is not UTF-8")));
+        let utf8 = |b: Vec<u8>| {
+            String::from_utf8(b)
+                .map_err(|_| NodeError::Corrupt(format!("entry {index} is not UTF-8")))
+        };
         Ok(Receipt {
             format: RECEIPT_FORMAT.into(),
             entry: utf8(entry)?,
@@ -554,9 +623,10 @@ impl Node {
     /// A blob by SHA-256 name, checked against its name.
     pub fn blob(&self, name: &str) -> Result<Vec<u8>, NodeError> {
         self.inner.blobs.get(name).map_err(|e| match e {
-            crate::blobs::BlobError::NotFound(n) | crate::blobs::BlobError::InvalidName(n) => NodeError::BlobNotFound(n),
+            crate::blobs::BlobError::NotFound(n) | crate::blobs::BlobError::InvalidName(n) => {
+                NodeError::BlobNotFound(n)
+            }
             other => NodeError::Corrupt(other.to_string()),
         })
     }
 }
-

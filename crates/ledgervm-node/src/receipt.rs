@@ -81,14 +81,25 @@ impl Receipt {
     /// Verifies the receipt against the log's verifier key (`vkey` string).
     pub fn verify(&self, vkey: &str) -> Result<VerifiedReceipt, ReceiptError> {
         if self.format != RECEIPT_FORMAT {
-            return Err(ReceiptError::Malformed(format!("unknown format {:?}", self.format)));
+            return Err(ReceiptError::Malformed(format!(
+                "unknown format {:?}",
+                self.format
+            )));
         }
-        let verifier = Verifier::from_vkey(vkey).map_err(|e| ReceiptError::Malformed(format!("bad vkey: {e}")))?;
-        let proof = TlogProof::parse(self.proof.as_bytes()).map_err(|e| ReceiptError::Malformed(e.to_string()))?;
+        let verifier = Verifier::from_vkey(vkey)
+            .map_err(|e| ReceiptError::Malformed(format!("bad vkey: {e}")))?;
+        let proof = TlogProof::parse(self.proof.as_bytes())
+            .map_err(|e| ReceiptError::Malformed(e.to_string()))?;
         let (checkpoint, note) = verify_checkpoint(&proof.checkpoint, &verifier)?;
         let leaf = leaf_hash(self.entry.as_bytes());
-        verify_inclusion(proof.index, checkpoint.size, &leaf, &proof.proof, &checkpoint.root_hash)
-            .map_err(|e| ReceiptError::Inclusion(e.to_string()))?;
+        verify_inclusion(
+            proof.index,
+            checkpoint.size,
+            &leaf,
+            &proof.proof,
+            &checkpoint.root_hash,
+        )
+        .map_err(|e| ReceiptError::Inclusion(e.to_string()))?;
         let record = resolve(Record::decode(self.entry.as_bytes())?, self.blob.as_deref())?;
         Ok(VerifiedReceipt {
             index: proof.index,
@@ -103,13 +114,21 @@ impl Receipt {
 pub fn resolve(record: Record, blob: Option<&str>) -> Result<Record, ReceiptError> {
     match record {
         Record::Blob(p) => {
-            let blob = blob.ok_or_else(|| ReceiptError::Blob(format!("blob {} not included", p.sha256)))?;
+            let blob =
+                blob.ok_or_else(|| ReceiptError::Blob(format!("blob {} not included", p.sha256)))?;
             if sha256_hex(blob.as_bytes()) != p.sha256 || blob.len() as u64 != p.size {
-                return Err(ReceiptError::Blob(format!("bytes do not hash to {}", p.sha256)));
+                return Err(ReceiptError::Blob(format!(
+                    "bytes do not hash to {}",
+                    p.sha256
+                )));
             }
             let inner = Record::decode(blob.as_bytes())?;
             if inner.kind() != p.of || matches!(inner, Record::Blob(_)) {
-                return Err(ReceiptError::Blob(format!("blob holds a {} record, pointer says {}", inner.kind(), p.of)));
+                return Err(ReceiptError::Blob(format!(
+                    "blob holds a {} record, pointer says {}",
+                    inner.kind(),
+                    p.of
+                )));
             }
             Ok(inner)
         }
@@ -119,10 +138,14 @@ pub fn resolve(record: Record, blob: Option<&str>) -> Result<Record, ReceiptErro
 
 /// Checks a signed checkpoint note against one log verifier and parses its body. The
 /// origin must equal the verifier's key name, as C2SP `tlog-checkpoint` requires.
-pub fn verify_checkpoint(note: &[u8], verifier: &Verifier) -> Result<(Checkpoint, Vec<u8>), ReceiptError> {
+pub fn verify_checkpoint(
+    note: &[u8],
+    verifier: &Verifier,
+) -> Result<(Checkpoint, Vec<u8>), ReceiptError> {
     let origin = verifier.name().to_string();
     let boxed: Box<dyn NoteVerifier> = Box::new(verifier.clone());
     let set = VerifierSet::new(vec![boxed]);
-    let (cp, _) = Checkpoint::open(note, &origin, &set).map_err(|e| ReceiptError::Signature(e.to_string()))?;
+    let (cp, _) = Checkpoint::open(note, &origin, &set)
+        .map_err(|e| ReceiptError::Signature(e.to_string()))?;
     Ok((cp, note.to_vec()))
 }

@@ -135,9 +135,19 @@ mod tests {
         assert_eq!(o.get(b"a").unwrap(), None);
         assert_eq!(o.increment(b"n", 5).unwrap(), 5);
         let keys = o.list_keys(b"", None, 10).unwrap();
-        assert_eq!(keys, vec![b"b".to_vec(), b"c".to_vec(), b"d".to_vec(), b"n".to_vec()]);
-        assert_eq!(o.list_keys(b"", Some(b"b"), 2).unwrap(), vec![b"c".to_vec(), b"d".to_vec()]);
-        assert_eq!(b.lock().get(b"b").unwrap(), Some(b"2".to_vec()), "base untouched");
+        assert_eq!(
+            keys,
+            vec![b"b".to_vec(), b"c".to_vec(), b"d".to_vec(), b"n".to_vec()]
+        );
+        assert_eq!(
+            o.list_keys(b"", Some(b"b"), 2).unwrap(),
+            vec![b"c".to_vec(), b"d".to_vec()]
+        );
+        assert_eq!(
+            b.lock().get(b"b").unwrap(),
+            Some(b"2".to_vec()),
+            "base untouched"
+        );
 
         let writes = o.into_write_set();
         assert_eq!(writes.len(), 5);

@@ -49,7 +49,10 @@ async fn load_call_receipt_restart() {
     let names: Vec<_> = info.exports.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["Sum", "boom", "spin"]);
 
-    let r = n.call(call("sum.wasm", "Sum", vec![Value::U32(5), Value::U32(7)])).await.unwrap();
+    let r = n
+        .call(call("sum.wasm", "Sum", vec![Value::U32(5), Value::U32(7)]))
+        .await
+        .unwrap();
     assert_eq!(r.outcome, Outcome::Ok(vec![Value::I32(12)]));
     assert_eq!(r.index, 2);
     let v = r.receipt.verify(n.vkey()).unwrap();
@@ -66,27 +69,59 @@ async fn load_call_receipt_restart() {
     // Another node's key does not verify it.
     let other = tempfile::tempdir().unwrap();
     let stranger = node(other.path()).await;
-    assert_eq!(r.receipt.verify(stranger.vkey()).unwrap_err().code(), "receipt.bad_signature");
+    assert_eq!(
+        r.receipt.verify(stranger.vkey()).unwrap_err().code(),
+        "receipt.bad_signature"
+    );
     // A tampered entry does not verify.
     let mut forged = r.receipt.clone();
     forged.entry = forged.entry.replace(r#""value":12"#, r#""value":13"#);
-    assert_eq!(forged.verify(n.vkey()).unwrap_err().code(), "receipt.bad_inclusion");
+    assert_eq!(
+        forged.verify(n.vkey()).unwrap_err().code(),
+        "receipt.bad_inclusion"
+    );
 
     // Failures are results: recorded, with their kind.
     let trap = n.call(call("sum.wasm", "boom", vec![])).await.unwrap();
-    assert!(matches!(trap.outcome, Outcome::Err(CallError::Trap { .. })), "{:?}", trap.outcome);
-    let bad = n.call(call("sum.wasm", "Sum", vec![Value::String("x".into())])).await.unwrap();
-    assert!(matches!(bad.outcome, Outcome::Err(CallError::BadArguments { .. })), "{:?}", bad.outcome);
+    assert!(
+        matches!(trap.outcome, Outcome::Err(CallError::Trap { .. })),
+        "{:?}",
+        trap.outcome
+    );
+    let bad = n
+        .call(call("sum.wasm", "Sum", vec![Value::String("x".into())]))
+        .await
+        .unwrap();
+    assert!(
+        matches!(bad.outcome, Outcome::Err(CallError::BadArguments { .. })),
+        "{:?}",
+        bad.outcome
+    );
     let missing = n.call(call("sum.wasm", "nope", vec![])).await.unwrap();
-    assert!(matches!(missing.outcome, Outcome::Err(CallError::NoSuchFunction { .. })));
+    assert!(matches!(
+        missing.outcome,
+        Outcome::Err(CallError::NoSuchFunction { .. })
+    ));
     let spin = n.call(call("sum.wasm", "spin", vec![])).await.unwrap();
     assert_eq!(spin.outcome, Outcome::Err(CallError::OutOfFuel));
     assert_eq!(spin.fuel, Limits::default().fuel);
     assert_eq!(n.size(), 7);
 
-    assert_eq!(n.call(call("nope", "Sum", vec![])).await.unwrap_err().code(), "app_not_found");
-    assert_eq!(n.load(load("a/b", SUM)).await.unwrap_err().code(), "invalid_app_name");
-    assert_eq!(n.load(load("junk", "not wasm")).await.unwrap_err().code(), "load.not_wasm");
+    assert_eq!(
+        n.call(call("nope", "Sum", vec![]))
+            .await
+            .unwrap_err()
+            .code(),
+        "app_not_found"
+    );
+    assert_eq!(
+        n.load(load("a/b", SUM)).await.unwrap_err().code(),
+        "invalid_app_name"
+    );
+    assert_eq!(
+        n.load(load("junk", "not wasm")).await.unwrap_err().code(),
+        "load.not_wasm"
+    );
     let size = n.size();
 
     drop(n);
@@ -94,18 +129,27 @@ async fn load_call_receipt_restart() {
     let n = node(dir.path()).await;
     assert_eq!(n.size(), size);
     assert_eq!(n.apps(), vec![info.clone()]);
-    let r = n.call(call("sum.wasm", "Sum", vec![Value::U32(1), Value::U32(2)])).await.unwrap();
+    let r = n
+        .call(call("sum.wasm", "Sum", vec![Value::U32(1), Value::U32(2)]))
+        .await
+        .unwrap();
     assert_eq!(r.outcome, Outcome::Ok(vec![Value::I32(3)]));
     // The old receipt's entry is still provably in the grown log.
     let again = n.receipt(2).unwrap();
-    assert_eq!(again.entry, forged.entry.replace(r#""value":13"#, r#""value":12"#));
+    assert_eq!(
+        again.entry,
+        forged.entry.replace(r#""value":13"#, r#""value":12"#)
+    );
     again.verify(n.vkey()).unwrap();
 
     let (gone, unload_index) = n.unload("sum.wasm").await.unwrap();
     assert_eq!(gone.code_hash, info.code_hash);
     assert!(matches!(n.record(unload_index).unwrap(), Record::Unload(u) if u.load_index == 1));
     assert!(n.apps().is_empty());
-    assert_eq!(n.unload("sum.wasm").await.unwrap_err().code(), "app_not_found");
+    assert_eq!(
+        n.unload("sum.wasm").await.unwrap_err().code(),
+        "app_not_found"
+    );
     drop(n);
     let n = node(dir.path()).await;
     assert!(n.apps().is_empty(), "unload survives a restart");
@@ -122,7 +166,9 @@ async fn concurrent_calls_get_distinct_durable_indexes_in_per_app_order() {
         let n = n.clone();
         let app = if i % 2 == 0 { "a" } else { "b" };
         tasks.push(tokio::spawn(async move {
-            n.call(call(app, "Sum", vec![Value::U32(i), Value::U32(1)])).await.unwrap()
+            n.call(call(app, "Sum", vec![Value::U32(i), Value::U32(1)]))
+                .await
+                .unwrap()
         }));
     }
     let mut indexes = Vec::new();
@@ -148,7 +194,10 @@ async fn big_records_spill_to_blobs_and_still_verify() {
         .call(call("echo", "id", vec![Value::String("x".repeat(70_000))]))
         .await
         .unwrap();
-    assert!(matches!(r.outcome, Outcome::Err(CallError::BadArguments { .. })));
+    assert!(matches!(
+        r.outcome,
+        Outcome::Err(CallError::BadArguments { .. })
+    ));
     assert!(r.receipt.blob.is_some());
     let v = r.receipt.verify(n.vkey()).unwrap();
     assert!(matches!(v.record, Record::Call(_)));

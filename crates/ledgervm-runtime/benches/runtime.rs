@@ -113,7 +113,10 @@ fn main() {
         assert_eq!(out.result, recorded.result);
     });
 
-    println!("ledgervm-runtime benchmark ({:.1}s per measurement, one thread)", budget.as_secs_f64());
+    println!(
+        "ledgervm-runtime benchmark ({:.1}s per measurement, one thread)",
+        budget.as_secs_f64()
+    );
     println!("instantiate+call trivial export:");
     println!("  bare wasmtime, sync          {bare_sync:>10.0} calls/s");
     println!("  bare wasmtime, async         {bare_async:>10.0} calls/s");

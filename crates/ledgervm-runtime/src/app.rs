@@ -20,12 +20,12 @@
 //! # });
 //! ```
 
+use crate::Runtime;
 use crate::error::{CallError, LoadError};
 use crate::limits::Limits;
 use crate::state::{Caller, SharedState};
 use crate::transcript::{CallMode, Transcript};
 use crate::value::{FuncType, Value};
-use crate::Runtime;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::future::Future;
@@ -60,7 +60,11 @@ impl CallRequest {
     }
 
     /// A replay of a recorded call, anonymous, with default limits.
-    pub fn replay(func: impl Into<String>, args: Vec<Value>, transcript: Transcript) -> CallRequest {
+    pub fn replay(
+        func: impl Into<String>,
+        args: Vec<Value>,
+        transcript: Transcript,
+    ) -> CallRequest {
         CallRequest {
             mode: CallMode::Replay(transcript),
             ..CallRequest::live(func, args)
@@ -242,7 +246,12 @@ impl Runtime {
         let wasm = to_binary(bytes)?;
         let hash = code_hash(&wasm);
         if is_component(&wasm) {
-            return crate::component::load(self, &wasm, hash, crate::component::ComponentOptions::default());
+            return crate::component::load(
+                self,
+                &wasm,
+                hash,
+                crate::component::ComponentOptions::default(),
+            );
         }
         crate::core_module::load(self, &wasm, hash)
     }

@@ -19,8 +19,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::Engine;
-use wasmtime::component::Component;
 use wasmtime::Module;
+use wasmtime::component::Component;
 
 const MAGIC: &[u8; 8] = b"LVMCACH1";
 const HEADER: usize = MAGIC.len() + 32;
@@ -108,12 +108,20 @@ impl ModuleCache {
     }
 
     /// A compiled core module for `wasm`, from disk if a valid artifact is there.
-    pub fn module(&self, engine: &Engine, fp: &EngineFingerprint, wasm: &[u8]) -> Result<Module, LoadError> {
+    pub fn module(
+        &self,
+        engine: &Engine,
+        fp: &EngineFingerprint,
+        wasm: &[u8],
+    ) -> Result<Module, LoadError> {
         self.get_or_compile(
             self.path(Kind::Module, engine, fp, wasm),
             || {
-                let m = Module::new(engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-                let bytes = m.serialize().map_err(|e| LoadError::Compile(format!("serialize: {e:#}")))?;
+                let m =
+                    Module::new(engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+                let bytes = m
+                    .serialize()
+                    .map_err(|e| LoadError::Compile(format!("serialize: {e:#}")))?;
                 Ok((m, bytes))
             },
             // SAFETY: the bytes passed the SHA-256 check against the checksum written

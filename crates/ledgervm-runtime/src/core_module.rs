@@ -7,6 +7,7 @@
 //! output), and `proc_exit(0)` from it is success; a reactor's `_initialize` runs first
 //! instead. Fuel covers both the initializer and the export.
 
+use crate::Runtime;
 use crate::app::{AppKind, CallFuture, CallRequest, GuestApp, LoadedApp};
 use crate::error::{CallError, LoadError};
 use crate::exec::{CallEnv, CallLimiter, Stage};
@@ -14,7 +15,6 @@ use crate::guest_abi::{self, AbiHost};
 use crate::limits::Limits;
 use crate::state::SharedState;
 use crate::value::{FuncType, Value};
-use crate::Runtime;
 use std::sync::Arc;
 use wasmtime::{Engine, ExternType, InstancePre, Linker, Store, Val};
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -108,7 +108,12 @@ impl GuestApp for CoreApp {
 }
 
 impl CoreApp {
-    async fn call_inner(&self, req: CallRequest, limits: Limits, state: SharedState) -> crate::CallOutcome {
+    async fn call_inner(
+        &self,
+        req: CallRequest,
+        limits: Limits,
+        state: SharedState,
+    ) -> crate::CallOutcome {
         let env = CallEnv::new(&self.runtime, &req, limits, state.clone());
         let host = CoreHost {
             wasi: env.wasi_builder().build_p1(),
@@ -124,7 +129,12 @@ impl CoreApp {
         let params = match params {
             Ok(p) => p,
             Err(e) => {
-                return env.outcome_with(0, Err(CallError::BadArguments { message: e.to_string() }));
+                return env.outcome_with(
+                    0,
+                    Err(CallError::BadArguments {
+                        message: e.to_string(),
+                    }),
+                );
             }
         };
         let result = env.run(self.run(&mut store, &req.func, &params)).await;

@@ -58,7 +58,10 @@ impl EngineFingerprint {
             // Where recursion overflows depends on the stack size.
             format!("max_wasm_stack={}", cfg.max_wasm_stack),
             // Asking for the resolution is not an oracle because it is this constant.
-            format!("clock_resolution_nanos={}", crate::oracle::CLOCK_RESOLUTION_NANOS),
+            format!(
+                "clock_resolution_nanos={}",
+                crate::oracle::CLOCK_RESOLUTION_NANOS
+            ),
             format!("max_random_bytes={}", crate::oracle::MAX_RANDOM_BYTES),
             "insecure_random_seed=0".to_string(),
             // Overflowing output traps at the cap (see output.rs).
@@ -273,7 +276,9 @@ mod tests {
                 EngineFingerprint::settings(&RuntimeConfig::default()).as_bytes()
             ))
         );
-        assert!(EngineFingerprint::settings(&RuntimeConfig::default())
-            .contains("max_wasm_stack=524288\n"));
+        assert!(
+            EngineFingerprint::settings(&RuntimeConfig::default())
+                .contains("max_wasm_stack=524288\n")
+        );
     }
 }

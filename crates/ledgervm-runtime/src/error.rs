@@ -219,6 +219,9 @@ mod tests {
         };
         let s = d.to_string();
         assert!(s.contains("call #12") && s.contains("oracle #4"), "{s}");
-        assert!(s.contains("wall clock") && s.contains("random(8 bytes)"), "{s}");
+        assert!(
+            s.contains("wall clock") && s.contains("random(8 bytes)"),
+            "{s}"
+        );
     }
 }

@@ -9,6 +9,7 @@
 //! 3. instantiate and call with `*_async`, wrapped in [`CallEnv::run`];
 //! 4. finish with [`CallEnv::outcome`].
 
+use crate::Runtime;
 use crate::app::{CallOutcome, CallRequest};
 use crate::error::CallError;
 use crate::limits::Limits;
@@ -16,7 +17,6 @@ use crate::oracle::Oracles;
 use crate::output::CappedOutput;
 use crate::state::{Caller, SharedState};
 use crate::value::Value;
-use crate::Runtime;
 use parking_lot::Mutex;
 use std::future::Future;
 use std::sync::Arc;

@@ -130,16 +130,20 @@ fn copy_out<T>(caller: &mut Caller<'_, T>, mem: Memory, buf: i32, cap: i32, valu
 
 /// Registers the module's functions on `linker`.
 pub fn add_to_linker<T: AbiHost>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    linker.func_wrap(MODULE, "caller_id", |mut c: Caller<'_, T>, buf: i32, cap: i32| {
-        finish((|| {
-            charge(&mut c, 0)?;
-            let Some(id) = c.data().caller_id().map(|s| s.as_bytes().to_vec()) else {
-                return Err(Fail::Code(ERR_NOT_FOUND));
-            };
-            let mem = memory(&mut c)?;
-            copy_out(&mut c, mem, buf, cap, &id)
-        })())
-    })?;
+    linker.func_wrap(
+        MODULE,
+        "caller_id",
+        |mut c: Caller<'_, T>, buf: i32, cap: i32| {
+            finish((|| {
+                charge(&mut c, 0)?;
+                let Some(id) = c.data().caller_id().map(|s| s.as_bytes().to_vec()) else {
+                    return Err(Fail::Code(ERR_NOT_FOUND));
+                };
+                let mem = memory(&mut c)?;
+                copy_out(&mut c, mem, buf, cap, &id)
+            })())
+        },
+    )?;
 
     linker.func_wrap(
         MODULE,
@@ -174,23 +178,31 @@ pub fn add_to_linker<T: AbiHost>(linker: &mut Linker<T>) -> wasmtime::Result<()>
         },
     )?;
 
-    linker.func_wrap(MODULE, "kv_delete", |mut c: Caller<'_, T>, kp: i32, kl: i32| {
-        finish((|| {
-            let mem = memory(&mut c)?;
-            let key = read(&mut c, mem, kp, kl)?;
-            charge(&mut c, key.len())?;
-            Ok(i32::from(c.data().state().lock().delete(&key)?))
-        })())
-    })?;
+    linker.func_wrap(
+        MODULE,
+        "kv_delete",
+        |mut c: Caller<'_, T>, kp: i32, kl: i32| {
+            finish((|| {
+                let mem = memory(&mut c)?;
+                let key = read(&mut c, mem, kp, kl)?;
+                charge(&mut c, key.len())?;
+                Ok(i32::from(c.data().state().lock().delete(&key)?))
+            })())
+        },
+    )?;
 
-    linker.func_wrap(MODULE, "kv_exists", |mut c: Caller<'_, T>, kp: i32, kl: i32| {
-        finish((|| {
-            let mem = memory(&mut c)?;
-            let key = read(&mut c, mem, kp, kl)?;
-            charge(&mut c, key.len())?;
-            Ok(i32::from(c.data().state().lock().exists(&key)?))
-        })())
-    })?;
+    linker.func_wrap(
+        MODULE,
+        "kv_exists",
+        |mut c: Caller<'_, T>, kp: i32, kl: i32| {
+            finish((|| {
+                let mem = memory(&mut c)?;
+                let key = read(&mut c, mem, kp, kl)?;
+                charge(&mut c, key.len())?;
+                Ok(i32::from(c.data().state().lock().exists(&key)?))
+            })())
+        },
+    )?;
 
     linker.func_wrap(
         MODULE,
@@ -218,17 +230,21 @@ pub fn add_to_linker<T: AbiHost>(linker: &mut Linker<T>) -> wasmtime::Result<()>
                 let mem = memory(&mut c)?;
                 let key = read(&mut c, mem, kp, kl)?;
                 // el == -1: expect the key to be absent.
-                let expected = if el == -1 { None } else { Some(read(&mut c, mem, ep, el)?) };
+                let expected = if el == -1 {
+                    None
+                } else {
+                    Some(read(&mut c, mem, ep, el)?)
+                };
                 let new = read(&mut c, mem, np, nl)?;
                 charge(
                     &mut c,
                     key.len() + expected.as_ref().map_or(0, Vec::len) + new.len(),
                 )?;
-                let swapped = c
-                    .data()
-                    .state()
-                    .lock()
-                    .compare_and_swap(&key, expected.as_deref(), &new)?;
+                let swapped =
+                    c.data()
+                        .state()
+                        .lock()
+                        .compare_and_swap(&key, expected.as_deref(), &new)?;
                 Ok(i32::from(swapped))
             })())
         },
@@ -242,7 +258,11 @@ pub fn add_to_linker<T: AbiHost>(linker: &mut Linker<T>) -> wasmtime::Result<()>
                 let mem = memory(&mut c)?;
                 let prefix = read(&mut c, mem, pp, pl)?;
                 // al == -1: start from the first key with the prefix.
-                let after = if al == -1 { None } else { Some(read(&mut c, mem, ap, al)?) };
+                let after = if al == -1 {
+                    None
+                } else {
+                    Some(read(&mut c, mem, ap, al)?)
+                };
                 let cap_bytes = usize::try_from(cap).map_err(|_| Fail::Code(ERR_BAD_POINTER))?;
                 range(mem.data_size(&c), buf, cap).ok_or(Fail::Code(ERR_BAD_POINTER))?;
                 // Each entry takes at least 4 bytes, which bounds how many can fit.
@@ -285,6 +305,9 @@ mod tests {
         assert_eq!(range(10, -1, 1), None);
         assert_eq!(range(1 << 32, -1, 1), Some(0xffff_ffff..1 << 32));
         assert_eq!(range(10, 0, -1), None);
-        assert_eq!(range(usize::MAX, i32::MAX, i32::MAX), Some(i32::MAX as usize..(i32::MAX as usize) * 2));
+        assert_eq!(
+            range(usize::MAX, i32::MAX, i32::MAX),
+            Some(i32::MAX as usize..(i32::MAX as usize) * 2)
+        );
     }
 }

@@ -129,10 +129,18 @@ mod tests {
         let cfg = RuntimeConfig::default();
         let mut l = Limits::default();
         l.max_memory_bytes = cfg.max_memory_bytes_ceiling + 1;
-        assert!(l.check_against(&cfg).unwrap_err().contains("max_memory_bytes"));
+        assert!(
+            l.check_against(&cfg)
+                .unwrap_err()
+                .contains("max_memory_bytes")
+        );
         let mut l = Limits::default();
         l.max_table_elements = cfg.max_table_elements_ceiling + 1;
-        assert!(l.check_against(&cfg).unwrap_err().contains("max_table_elements"));
+        assert!(
+            l.check_against(&cfg)
+                .unwrap_err()
+                .contains("max_table_elements")
+        );
         let mut l = Limits::default();
         l.deadline = Duration::ZERO;
         assert!(l.check_against(&cfg).is_err());

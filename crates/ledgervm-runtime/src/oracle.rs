@@ -143,9 +143,10 @@ impl Oracles {
         if self.is_replay() {
             let asked = format!("random({} bytes)", buf.len());
             let want = buf.len();
-            match self.next_replay(&asked, |e| {
-                matches!(e, OracleEvent::Random { bytes } if bytes.len() == want)
-            }) {
+            match self.next_replay(
+                &asked,
+                |e| matches!(e, OracleEvent::Random { bytes } if bytes.len() == want),
+            ) {
                 Some(OracleEvent::Random { bytes }) => buf.copy_from_slice(&bytes),
                 _ => buf.fill(0),
             }
@@ -161,9 +162,7 @@ impl Oracles {
     /// Wall-clock time since the Unix epoch.
     pub fn wall_clock(&self) -> Duration {
         if self.is_replay() {
-            match self.next_replay("wall clock", |e| {
-                matches!(e, OracleEvent::WallClock { .. })
-            }) {
+            match self.next_replay("wall clock", |e| matches!(e, OracleEvent::WallClock { .. })) {
                 Some(OracleEvent::WallClock { secs, nanos }) => Duration::new(secs, nanos),
                 _ => Duration::ZERO,
             }

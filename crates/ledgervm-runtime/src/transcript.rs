@@ -164,12 +164,18 @@ mod tests {
                 headers.clone(),
                 proptest::collection::vec(any::<u8>(), 0..20),
                 prop_oneof![
-                    (100u16..600, headers, proptest::collection::vec(any::<u8>(), 0..20))
-                        .prop_map(|(status, headers, body)| Ok(HttpResponseRecord {
-                            status,
-                            headers,
-                            body
-                        })),
+                    (
+                        100u16..600,
+                        headers,
+                        proptest::collection::vec(any::<u8>(), 0..20)
+                    )
+                        .prop_map(|(status, headers, body)| Ok(
+                            HttpResponseRecord {
+                                status,
+                                headers,
+                                body
+                            }
+                        )),
                     "[ -~]{0,20}".prop_map(Err),
                 ]
             )

@@ -48,7 +48,9 @@ fn arg_json(v: &Value) -> Json {
 fn outcome_json(out: &CallOutcome) -> Json {
     let fuel = out.fuel_consumed;
     match &out.result {
-        Ok(vals) => json!({"ok": vals.iter().map(arg_json).collect::<Vec<_>>(), "fuel_consumed": fuel}),
+        Ok(vals) => {
+            json!({"ok": vals.iter().map(arg_json).collect::<Vec<_>>(), "fuel_consumed": fuel})
+        }
         Err(CallError::Trap { code, .. }) => json!({"error": code, "fuel_consumed": fuel}),
         Err(CallError::OutOfFuel) => json!({"error": "out_of_fuel", "fuel_consumed": fuel}),
         Err(CallError::StackOverflow) => json!({"error": "stack_overflow", "fuel_consumed": fuel}),
@@ -61,18 +63,64 @@ fn cases() -> Vec<Case> {
     let mut v = vec![
         Case("sum.wasm", "Sum", vec![Value::I32(5), Value::I32(7)], f),
         Case("sum.wasm", "Sum", vec![Value::I32(-1), Value::I32(2)], f),
-        Case("sum-command.wat", "Sum", vec![Value::I32(5), Value::I32(7)], f),
+        Case(
+            "sum-command.wat",
+            "Sum",
+            vec![Value::I32(5), Value::I32(7)],
+            f,
+        ),
         Case("reactor.wat", "Get", vec![Value::I32(2)], f),
         Case("float-nan.wat", "nan_f64", vec![], f),
         Case("float-nan.wat", "nan_f32", vec![], f),
-        Case("float-nan.wat", "nan_payload_add", vec![Value::I64(0xfff4_0000_dead_beefu64 as i64)], f),
-        Case("float-nan.wat", "nan_as_float", vec![Value::F64(2.5f64.to_bits())], f),
-        Case("float-nan.wat", "minmax", vec![Value::F32((-0.0f32).to_bits()), Value::F32(0.0f32.to_bits())], f),
-        Case("float-nan.wat", "minmax", vec![Value::F32(1.5f32.to_bits()), Value::F32(f32::INFINITY.to_bits())], f),
+        Case(
+            "float-nan.wat",
+            "nan_payload_add",
+            vec![Value::I64(0xfff4_0000_dead_beefu64 as i64)],
+            f,
+        ),
+        Case(
+            "float-nan.wat",
+            "nan_as_float",
+            vec![Value::F64(2.5f64.to_bits())],
+            f,
+        ),
+        Case(
+            "float-nan.wat",
+            "minmax",
+            vec![
+                Value::F32((-0.0f32).to_bits()),
+                Value::F32(0.0f32.to_bits()),
+            ],
+            f,
+        ),
+        Case(
+            "float-nan.wat",
+            "minmax",
+            vec![
+                Value::F32(1.5f32.to_bits()),
+                Value::F32(f32::INFINITY.to_bits()),
+            ],
+            f,
+        ),
         Case("hostile-trap.wat", "boom", vec![], f),
-        Case("hostile-trap.wat", "div", vec![Value::I32(1), Value::I32(0)], f),
-        Case("hostile-trap.wat", "div", vec![Value::I32(i32::MIN), Value::I32(-1)], f),
-        Case("hostile-trap.wat", "div", vec![Value::I32(-7), Value::I32(2)], f),
+        Case(
+            "hostile-trap.wat",
+            "div",
+            vec![Value::I32(1), Value::I32(0)],
+            f,
+        ),
+        Case(
+            "hostile-trap.wat",
+            "div",
+            vec![Value::I32(i32::MIN), Value::I32(-1)],
+            f,
+        ),
+        Case(
+            "hostile-trap.wat",
+            "div",
+            vec![Value::I32(-7), Value::I32(2)],
+            f,
+        ),
         Case("hostile-trap.wat", "oob", vec![], f),
         Case("hostile-loop.wat", "spin", vec![], 12_345),
         Case("hostile-recursion.wat", "recurse", vec![Value::I64(0)], f),
@@ -97,9 +145,15 @@ fn pypi_wasmtime_agrees_bit_for_bit() {
         let mut out = Vec::new();
         for Case(file, func, args, fuel) in &cases {
             let app = load(&rt, file);
-            let limits = Limits { fuel: *fuel, ..Limits::default() };
+            let limits = Limits {
+                fuel: *fuel,
+                ..Limits::default()
+            };
             let o = app
-                .call(CallRequest::live(*func, args.clone()).with_limits(limits), fresh_state())
+                .call(
+                    CallRequest::live(*func, args.clone()).with_limits(limits),
+                    fresh_state(),
+                )
                 .await;
             out.push(outcome_json(&o));
         }
@@ -147,10 +201,17 @@ fn pypi_wasmtime_agrees_bit_for_bit() {
             continue;
         }
         if ours[i] != theirs[i] {
-            mismatches.push(format!("{file} {func}({args:?}): ours {} vs wasmtime-py {}", ours[i], theirs[i]));
+            mismatches.push(format!(
+                "{file} {func}({args:?}): ours {} vs wasmtime-py {}",
+                ours[i], theirs[i]
+            ));
         }
     }
-    assert!(mismatches.is_empty(), "engines disagree:\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "engines disagree:\n{}",
+        mismatches.join("\n")
+    );
 }
 
 /// The crate's directory, read at run time: the shared target directory may hold a test

@@ -52,7 +52,11 @@ fn deadline_replay_reproduces_oracle_answers_before_the_stop() {
     let app = load(&rt, "hostile-loop.wat");
     block_on(async {
         let (live, replay) = live_then_replay(&app, "spin_clock").await;
-        assert!(matches!(live.result, Err(CallError::Deadline { .. })), "{:?}", live.result);
+        assert!(
+            matches!(live.result, Err(CallError::Deadline { .. })),
+            "{:?}",
+            live.result
+        );
         assert!(
             !live.transcript.events.is_empty(),
             "the loop reads the clock every 4096 iterations"
@@ -84,7 +88,12 @@ fn deadline_fuel_is_what_pins_the_stop() {
                 fresh_state(),
             )
             .await;
-        assert_eq!(replay.result, Err(CallError::Deadline { fuel_consumed: f - 1 }));
+        assert_eq!(
+            replay.result,
+            Err(CallError::Deadline {
+                fuel_consumed: f - 1
+            })
+        );
         assert_ne!(replay, live);
     });
 }

@@ -79,24 +79,43 @@ fn oracle_guest_runs_every_export() {
     let rt = runtime();
     let app = load(&rt, "oracle_guest.wasm");
     let names: Vec<&str> = app.exports().iter().map(|(n, _)| n.as_str()).collect();
-    for f in ["RandomU32", "Dice", "NowNanos", "Elapsed", "Mix", "Count", "SwapRandom", "WhoAmI"] {
+    for f in [
+        "RandomU32",
+        "Dice",
+        "NowNanos",
+        "Elapsed",
+        "Mix",
+        "Count",
+        "SwapRandom",
+        "WhoAmI",
+    ] {
         assert!(names.contains(&f), "{f} missing from {names:?}");
     }
     block_on(async {
         let out = call(&app, "Dice", vec![]).await;
-        let Ok(v) = &out.result else { panic!("{out:?}") };
+        let Ok(v) = &out.result else {
+            panic!("{out:?}")
+        };
         let Value::I32(roll) = v[0] else { panic!() };
         assert!((1..=6).contains(&roll));
-        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("rolled {roll}\n"));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("rolled {roll}\n")
+        );
 
         let out = call(&app, "NowNanos", vec![]).await;
-        let Ok(v) = &out.result else { panic!("{out:?}") };
+        let Ok(v) = &out.result else {
+            panic!("{out:?}")
+        };
         let Value::I64(ns) = v[0] else { panic!() };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos() as i64;
-        assert!((now - ns).abs() < 60_000_000_000, "wall clock is live: {ns} vs {now}");
+        assert!(
+            (now - ns).abs() < 60_000_000_000,
+            "wall clock is live: {ns} vs {now}"
+        );
 
         let out = call(&app, "Mix", vec![Value::U32(9)]).await;
         assert!(out.result.is_ok(), "{out:?}");
@@ -127,7 +146,10 @@ fn state_persists_across_calls_through_the_shared_store() {
     block_on(async {
         for expect in [3i64, 6, 9] {
             let out = app
-                .call(CallRequest::live("Count", vec![Value::I64(3)]), state.clone())
+                .call(
+                    CallRequest::live("Count", vec![Value::I64(3)]),
+                    state.clone(),
+                )
                 .await;
             assert_eq!(out.result, Ok(vec![Value::I64(expect)]));
         }
@@ -148,7 +170,12 @@ fn float_guest_gives_canonical_nans() {
         let out = call(&app, "nan_f32", vec![]).await;
         assert_eq!(out.result, Ok(vec![Value::I32(0x7fc0_0000)]));
         // A signalling NaN with a payload and the sign bit set comes out canonical.
-        let out = call(&app, "nan_payload_add", vec![Value::I64(0xfff4_0000_dead_beefu64 as i64)]).await;
+        let out = call(
+            &app,
+            "nan_payload_add",
+            vec![Value::I64(0xfff4_0000_dead_beefu64 as i64)],
+        )
+        .await;
         assert_eq!(out.result, Ok(vec![Value::I64(0x7ff8_0000_0000_0000)]));
         let out = call(&app, "nan_as_float", vec![Value::F64(2.5f64.to_bits())]).await;
         assert_eq!(out.result, Ok(vec![Value::F64(0x7ff8_0000_0000_0000)]));
@@ -186,8 +213,14 @@ fn bad_calls_are_refused_with_typed_errors() {
 #[test]
 fn load_rejects_garbage_and_unknown_imports() {
     let rt = runtime();
-    assert_eq!(rt.load(b"\0asm\x01\0\0\0garbage").unwrap_err().code(), "load.compile");
-    assert_eq!(rt.load(b"not wasm at all (").unwrap_err().code(), "load.not_wasm");
+    assert_eq!(
+        rt.load(b"\0asm\x01\0\0\0garbage").unwrap_err().code(),
+        "load.compile"
+    );
+    assert_eq!(
+        rt.load(b"not wasm at all (").unwrap_err().code(),
+        "load.not_wasm"
+    );
     let err = rt
         .load(br#"(module (import "env" "open" (func)))"#)
         .unwrap_err();

@@ -105,7 +105,9 @@ fn huge_output_is_capped() {
         assert!(out.stdout.iter().all(|&b| b == b'x'));
         assert_eq!(out, app.call(req("flood", vec![]), fresh_state()).await);
         // Under the cap nothing is lost: 3 chunks of 64 KiB = 196,608 bytes.
-        let out = app.call(req("write_n", vec![Value::I32(3)]), fresh_state()).await;
+        let out = app
+            .call(req("write_n", vec![Value::I32(3)]), fresh_state())
+            .await;
         assert_eq!(out.result, Ok(vec![Value::I32(3)]));
         assert_eq!(out.stdout.len(), 3 * 65536);
     });
@@ -120,7 +122,10 @@ fn traps_have_stable_codes() {
             Err(CallError::Trap { code, .. }) => code,
             other => panic!("expected trap, got {other:?}"),
         };
-        assert_eq!(code(call(&app, "boom", vec![]).await), "unreachable_code_reached");
+        assert_eq!(
+            code(call(&app, "boom", vec![]).await),
+            "unreachable_code_reached"
+        );
         assert_eq!(
             code(call(&app, "div", vec![Value::I32(1), Value::I32(0)]).await),
             "integer_division_by_zero"
@@ -129,7 +134,10 @@ fn traps_have_stable_codes() {
             code(call(&app, "div", vec![Value::I32(i32::MIN), Value::I32(-1)]).await),
             "integer_overflow"
         );
-        assert_eq!(code(call(&app, "oob", vec![]).await), "memory_out_of_bounds");
+        assert_eq!(
+            code(call(&app, "oob", vec![]).await),
+            "memory_out_of_bounds"
+        );
         let ok = call(&app, "div", vec![Value::I32(7), Value::I32(2)]).await;
         assert_eq!(ok.result, Ok(vec![Value::I32(3)]));
     });
@@ -160,7 +168,13 @@ fn guest_abi_rejects_bad_pointers_without_trapping() {
         )
         .unwrap();
     block_on(async {
-        for (f, want) in [("oob_key", -2), ("neg_len", -2), ("roundtrip", 5), ("small_buf", 5), ("missing", -1)] {
+        for (f, want) in [
+            ("oob_key", -2),
+            ("neg_len", -2),
+            ("roundtrip", 5),
+            ("small_buf", 5),
+            ("missing", -1),
+        ] {
             let out = call(&app, f, vec![]).await;
             assert_eq!(out.result, Ok(vec![Value::I32(want)]), "{f}");
         }

@@ -62,8 +62,16 @@ fn thousand_calls_replay_bit_identically() {
                 12 => (&sum, "Sum", vec![Value::U32(i), Value::U32(i * 7)]),
                 13 => (&cmd, "Sum", vec![Value::U32(i), Value::U32(1)]),
                 14 => (&nan, "churn", vec![Value::I32(i as i32)]),
-                15 => (&nan, "nan_payload_add", vec![Value::I64(0x7ff0_0000_0000_0001 + i64::from(i))]),
-                16 => (&trap, "div", vec![Value::I32(i as i32), Value::I32((i % 3) as i32)]),
+                15 => (
+                    &nan,
+                    "nan_payload_add",
+                    vec![Value::I64(0x7ff0_0000_0000_0001 + i64::from(i))],
+                ),
+                16 => (
+                    &trap,
+                    "div",
+                    vec![Value::I32(i as i32), Value::I32((i % 3) as i32)],
+                ),
                 17 => (&lp, "spin", vec![]),
                 18 => (&rec, "recurse", vec![Value::I64(0)]),
                 _ => (&bomb, "grow_count", vec![]),
@@ -73,11 +81,15 @@ fn thousand_calls_replay_bit_identically() {
                 let mut limits = rt.config().default_limits.clone();
                 limits.fuel = 20_000;
                 let live = app
-                    .call(CallRequest::live(func, args.clone()).with_limits(limits.clone()), fresh_state())
+                    .call(
+                        CallRequest::live(func, args.clone()).with_limits(limits.clone()),
+                        fresh_state(),
+                    )
                     .await;
                 let again = app
                     .call(
-                        CallRequest::replay(func, args, live.transcript.clone()).with_limits(limits),
+                        CallRequest::replay(func, args, live.transcript.clone())
+                            .with_limits(limits),
                         fresh_state(),
                     )
                     .await;
@@ -119,7 +131,11 @@ fn replay_state_matches_live_state() {
     block_on(async {
         for i in 0..50 {
             let f = if i % 2 == 0 { "SwapRandom" } else { "Count" };
-            let args = if f == "Count" { vec![Value::I64(i)] } else { vec![] };
+            let args = if f == "Count" {
+                vec![Value::I64(i)]
+            } else {
+                vec![]
+            };
             round_trip(&app, f, args, a.clone(), b.clone()).await;
         }
     });
@@ -144,10 +160,15 @@ fn tampered_random_bytes_change_the_result() {
         let live = call(&app, "RandomU32", vec![]).await;
         let mut t = live.transcript.clone();
         let i = *random_events(&t).last().unwrap();
-        let OracleEvent::Random { bytes } = &mut t.events[i] else { unreachable!() };
+        let OracleEvent::Random { bytes } = &mut t.events[i] else {
+            unreachable!()
+        };
         bytes[0] ^= 0xff;
         let replayed = app
-            .call(CallRequest::replay("RandomU32", vec![], t.clone()), fresh_state())
+            .call(
+                CallRequest::replay("RandomU32", vec![], t.clone()),
+                fresh_state(),
+            )
             .await;
         // The replay follows the (tampered) transcript, so it does not diverge, but its
         // result differs from the recorded one: the auditor's comparison catches it.
@@ -169,13 +190,19 @@ fn tampered_clock_changes_the_result() {
             .iter()
             .position(|e| matches!(e, OracleEvent::WallClock { .. }))
             .unwrap();
-        let OracleEvent::WallClock { secs, .. } = &mut t.events[pos] else { unreachable!() };
+        let OracleEvent::WallClock { secs, .. } = &mut t.events[pos] else {
+            unreachable!()
+        };
         *secs += 1;
         let replayed = app
             .call(CallRequest::replay("NowNanos", vec![], t), fresh_state())
             .await;
-        let (Ok(a), Ok(b)) = (&live.result, &replayed.result) else { panic!() };
-        let (Value::I64(a), Value::I64(b)) = (&a[0], &b[0]) else { panic!() };
+        let (Ok(a), Ok(b)) = (&live.result, &replayed.result) else {
+            panic!()
+        };
+        let (Value::I64(a), Value::I64(b)) = (&a[0], &b[0]) else {
+            panic!()
+        };
         assert_eq!(b - a, 1_000_000_000);
     });
 }
@@ -200,7 +227,10 @@ fn missing_extra_and_wrong_kind_events_diverge_precisely() {
         let mut t = live.transcript.clone();
         t.events.pop();
         let out = app
-            .call(CallRequest::replay("Mix", vec![Value::U32(1)], t), fresh_state())
+            .call(
+                CallRequest::replay("Mix", vec![Value::U32(1)], t),
+                fresh_state(),
+            )
             .await;
         let d = divergence(&out);
         assert_eq!(d.oracle_index, events.len() - 1);
@@ -212,7 +242,10 @@ fn missing_extra_and_wrong_kind_events_diverge_precisely() {
         let mut t = live.transcript.clone();
         t.events.push(OracleEvent::MonotonicClock { nanos: 5 });
         let out = app
-            .call(CallRequest::replay("Mix", vec![Value::U32(1)], t), fresh_state())
+            .call(
+                CallRequest::replay("Mix", vec![Value::U32(1)], t),
+                fresh_state(),
+            )
             .await;
         let d = divergence(&out);
         assert_eq!(
@@ -225,23 +258,34 @@ fn missing_extra_and_wrong_kind_events_diverge_precisely() {
         let first = t.events[0].describe();
         t.events[0] = OracleEvent::WallClock { secs: 1, nanos: 0 };
         let out = app
-            .call(CallRequest::replay("Mix", vec![Value::U32(1)], t), fresh_state())
+            .call(
+                CallRequest::replay("Mix", vec![Value::U32(1)], t),
+                fresh_state(),
+            )
             .await;
         let d = divergence(&out);
         assert_eq!(
             (d.oracle_index, d.asked.as_str(), d.expected.as_str()),
             (0, first.as_str(), "wall clock")
         );
-        assert!(d.call_index.is_none(), "the caller layer fills the call number");
+        assert!(
+            d.call_index.is_none(),
+            "the caller layer fills the call number"
+        );
 
         // Wrong size: random bytes of another length.
         let mut t = live.transcript.clone();
         let i = random_events(&t)[0];
-        let OracleEvent::Random { bytes } = &mut t.events[i] else { unreachable!() };
+        let OracleEvent::Random { bytes } = &mut t.events[i] else {
+            unreachable!()
+        };
         bytes.push(0);
         let n = bytes.len();
         let out = app
-            .call(CallRequest::replay("Mix", vec![Value::U32(1)], t), fresh_state())
+            .call(
+                CallRequest::replay("Mix", vec![Value::U32(1)], t),
+                fresh_state(),
+            )
             .await;
         let d = divergence(&out);
         assert_eq!(d.oracle_index, i);

@@ -27,7 +27,12 @@ struct Cli {
 #[derive(clap::Args, Debug, Clone)]
 pub struct Remote {
     /// Server base URL.
-    #[arg(long, short = 's', env = "LEDGERVM_SERVER", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        short = 's',
+        env = "LEDGERVM_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub server: String,
     /// The log's verifier key, as `ledgervm serve` prints it. Without it the key is
     /// pinned on first use (trust on first use) and any later change is refused.
@@ -71,11 +76,14 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LEDGERVM_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("LEDGERVM_LOG")
+                .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         match cli.command {
             Command::Serve(a) => cmd::serve::serve(a, false).await,

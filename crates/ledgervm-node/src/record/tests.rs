@@ -26,8 +26,14 @@ fn call() -> CallRecord {
         stdout: b"hi\n".to_vec(),
         stderr: vec![],
         write_set: vec![
-            Write { key: b"k".to_vec(), value: Some(HexBytes(b"v".to_vec())) },
-            Write { key: b"gone".to_vec(), value: None },
+            Write {
+                key: b"k".to_vec(),
+                value: Some(HexBytes(b"v".to_vec())),
+            },
+            Write {
+                key: b"gone".to_vec(),
+                value: None,
+            },
         ],
     }
 }
@@ -47,19 +53,30 @@ fn samples() -> Vec<Record> {
             app_kind: AppKind::CoreModule,
             exports: vec![ExportInfo {
                 name: "Sum".into(),
-                ty: FuncType { params: vec![], results: vec![] },
+                ty: FuncType {
+                    params: vec![],
+                    results: vec![],
+                },
             }],
             limits: Limits::default(),
             policy: CallPolicy::Anonymous,
             engine: engine(),
         }),
-        Record::Unload(Unload { name: "sum.wasm".into(), code_hash: "ab".repeat(32), load_index: 1 }),
+        Record::Unload(Unload {
+            name: "sum.wasm".into(),
+            code_hash: "ab".repeat(32),
+            load_index: 1,
+        }),
         Record::Call(Box::new(call())),
         Record::Call(Box::new(CallRecord {
             outcome: Outcome::Err(CallError::Deadline { fuel_consumed: 9 }),
             ..call()
         })),
-        Record::Blob(BlobPointer { of: "call".into(), sha256: "ef".repeat(32), size: 70_000 }),
+        Record::Blob(BlobPointer {
+            of: "call".into(),
+            sha256: "ef".repeat(32),
+            size: 70_000,
+        }),
     ]
 }
 
@@ -71,8 +88,14 @@ fn every_kind_round_trips_byte_for_byte() {
         assert_eq!(back, r);
         assert_eq!(back.encode().unwrap(), bytes, "{}", r.kind());
         let text = std::str::from_utf8(&bytes).unwrap();
-        assert!(text.contains(&format!(r#""kind":"{}""#, r.kind())), "{text}");
-        assert!(text.ends_with(r#""v":1}"#) || text.contains(r#","v":1,"#), "{text}");
+        assert!(
+            text.contains(&format!(r#""kind":"{}""#, r.kind())),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(r#""v":1}"#) || text.contains(r#","v":1,"#),
+            "{text}"
+        );
     }
 }
 
@@ -94,21 +117,37 @@ fn call_record_shape_is_stable() {
 
 #[test]
 fn rejects_other_versions_unknown_fields_and_non_canonical_bytes() {
-    let good = Record::Unload(Unload { name: "a".into(), code_hash: "ab".repeat(32), load_index: 3 })
-        .encode()
-        .unwrap();
+    let good = Record::Unload(Unload {
+        name: "a".into(),
+        code_hash: "ab".repeat(32),
+        load_index: 3,
+    })
+    .encode()
+    .unwrap();
     let text = String::from_utf8(good.clone()).unwrap();
 
     let v2 = text.replace(r#""v":1"#, r#""v":2"#);
-    assert_eq!(Record::decode(v2.as_bytes()).unwrap_err().code(), "unsupported_record_version");
+    assert_eq!(
+        Record::decode(v2.as_bytes()).unwrap_err().code(),
+        "unsupported_record_version"
+    );
     let no_v = text.replace(r#","v":1"#, "");
-    assert_eq!(Record::decode(no_v.as_bytes()).unwrap_err().code(), "unsupported_record_version");
+    assert_eq!(
+        Record::decode(no_v.as_bytes()).unwrap_err().code(),
+        "unsupported_record_version"
+    );
 
     let extra = text.replace(r#""name":"a""#, r#""name":"a","x":1"#);
-    assert_eq!(Record::decode(extra.as_bytes()).unwrap_err().code(), "malformed_record");
+    assert_eq!(
+        Record::decode(extra.as_bytes()).unwrap_err().code(),
+        "malformed_record"
+    );
 
     let spaced = text.replace(',', ", ");
-    assert_eq!(Record::decode(spaced.as_bytes()).unwrap_err().code(), "non_canonical_record");
+    assert_eq!(
+        Record::decode(spaced.as_bytes()).unwrap_err().code(),
+        "non_canonical_record"
+    );
 
     for junk in [&b""[..], b"[]", b"null", b"{", b"\xff\xfe"] {
         assert!(Record::decode(junk).is_err(), "{junk:?}");
@@ -122,7 +161,10 @@ fn large_records_become_blob_pointers() {
     assert!(blob.is_none());
     assert_eq!(entry, small.encode().unwrap());
 
-    let big = Record::Call(Box::new(CallRecord { stdout: vec![7; 40_000], ..call() }));
+    let big = Record::Call(Box::new(CallRecord {
+        stdout: vec![7; 40_000],
+        ..call()
+    }));
     let (entry, blob) = big.to_entry().unwrap();
     let blob = blob.expect("spilled");
     assert!(entry.len() < 300);

@@ -19,7 +19,10 @@ pub fn guests_dir() -> PathBuf {
 pub fn guest(name: &str) -> Vec<u8> {
     let p = guests_dir().join(name);
     std::fs::read(&p).unwrap_or_else(|e| {
-        panic!("{}: {e} — build the guests first: scripts/build-guests", p.display())
+        panic!(
+            "{}: {e} — build the guests first: scripts/build-guests",
+            p.display()
+        )
     })
 }
 
@@ -62,7 +65,12 @@ pub async fn call(app: &LoadedApp, func: &str, args: Vec<Value>) -> CallOutcome 
 }
 
 /// Replays `live` (same function and arguments, its transcript) with fresh state.
-pub async fn replay(app: &LoadedApp, func: &str, args: Vec<Value>, live: &CallOutcome) -> CallOutcome {
+pub async fn replay(
+    app: &LoadedApp,
+    func: &str,
+    args: Vec<Value>,
+    live: &CallOutcome,
+) -> CallOutcome {
     app.call(
         CallRequest::replay(func, args, live.transcript.clone()),
         fresh_state(),

@@ -53,7 +53,12 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     let st = state::shared(state::MemoryState::new());
     let (mut n, start) = (0u64, Instant::now());
     while start.elapsed() < span {
-        let out = app.call(CallRequest::live("add", vec![Value::I32(1), Value::I32(2)]), st.clone()).await;
+        let out = app
+            .call(
+                CallRequest::live("add", vec![Value::I32(1), Value::I32(2)]),
+                st.clone(),
+            )
+            .await;
         out.result.map_err(|e| anyhow::anyhow!("{e}"))?;
         n += 1;
     }
@@ -61,15 +66,27 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     eprintln!("in-process runtime   {inproc:>10.0} calls/s");
 
     // 2. End-to-end HTTP, durable.
-    let tmp = tempfile::Builder::new().prefix(".ledgervm-bench-").tempdir_in(".")?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".ledgervm-bench-")
+        .tempdir_in(".")?;
     let dir = a.data.clone().unwrap_or_else(|| tmp.path().to_path_buf());
-    let node = Node::open(NodeOptions::new(&dir)).await.context("opening the bench node")?;
-    node.load(LoadRequest { name: "bench".into(), module: TRIVIAL.into(), limits: None, policy: CallPolicy::Anonymous })
-        .await?;
-    let server = ledgervm_server::serve(node.clone(), "127.0.0.1:0".parse()?, Default::default()).await?;
+    let node = Node::open(NodeOptions::new(&dir))
+        .await
+        .context("opening the bench node")?;
+    node.load(LoadRequest {
+        name: "bench".into(),
+        module: TRIVIAL.into(),
+        limits: None,
+        policy: CallPolicy::Anonymous,
+    })
+    .await?;
+    let server =
+        ledgervm_server::serve(node.clone(), "127.0.0.1:0".parse()?, Default::default()).await?;
     let url = format!("http://{}/v1/apps/bench/calls/add", server.local_addr());
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(a.concurrency).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.concurrency)
+        .build()?;
     let body = r#"{"args":[{"type":"i32","value":1},{"type":"i32","value":2}]}"#;
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -80,7 +97,12 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
             let mut lat = Vec::new();
             while start.elapsed() < span {
                 let t = Instant::now();
-                let r = http.post(&url).header("content-type", "application/json").body(body).send().await?;
+                let r = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await?;
                 anyhow::ensure!(r.status().is_success(), "status {}", r.status());
                 r.bytes().await?;
                 lat.push(t.elapsed());
@@ -95,7 +117,12 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     }
     let e2e = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
     closed_lat.sort();
-    eprintln!("end-to-end HTTP      {e2e:>10.0} calls/s  ({:.3} of in-process)  p50 {:?} p99 {:?} at saturation", e2e / inproc, percentile(&closed_lat, 0.5), percentile(&closed_lat, 0.99));
+    eprintln!(
+        "end-to-end HTTP      {e2e:>10.0} calls/s  ({:.3} of in-process)  p50 {:?} p99 {:?} at saturation",
+        e2e / inproc,
+        percentile(&closed_lat, 0.5),
+        percentile(&closed_lat, 0.99)
+    );
 
     // 3. Open loop at half the closed-loop rate: latency a user sees under load.
     let rate = (e2e / 2.0).max(1.0);
@@ -109,7 +136,12 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
         let (http, url) = (http.clone(), url.clone());
         let sent = Instant::now();
         pending.push(tokio::spawn(async move {
-            let r = http.post(&url).header("content-type", "application/json").body(body).send().await?;
+            let r = http
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await?;
             r.bytes().await?;
             anyhow::Ok(sent.elapsed())
         }));
@@ -120,7 +152,10 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     }
     open_lat.sort();
     let (p50, p99) = (percentile(&open_lat, 0.5), percentile(&open_lat, 0.99));
-    eprintln!("latency at {rate:>6.0}/s   p50 {p50:?} p99 {p99:?} (open loop, {} calls)", open_lat.len());
+    eprintln!(
+        "latency at {rate:>6.0}/s   p50 {p50:?} p99 {p99:?} (open loop, {} calls)",
+        open_lat.len()
+    );
     server.shutdown().await?;
     let size = node.size();
     drop(node);
@@ -128,11 +163,26 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     // 4. Audit replay of the log just written.
     let vkey = {
         let key = std::fs::read_to_string(dir.join("log.key"))?;
-        ledgervm_log::note::Signer::from_private_key(key.trim())?.verifier().vkey()
+        ledgervm_log::note::Signer::from_private_key(key.trim())?
+            .verifier()
+            .vkey()
     };
-    let report = ledgervm_client::audit(&ledgervm_client::AuditTarget::DataDir(dir.clone()), &vkey, &Default::default()).await?;
-    anyhow::ensure!(report.is_clean(), "bench log did not audit clean: {:?}", report.first_divergence);
-    eprintln!("audit replay         {:>10.0} calls/s  ({} calls, log size {size})", report.calls_per_second(), report.calls_replayed);
+    let report = ledgervm_client::audit(
+        &ledgervm_client::AuditTarget::DataDir(dir.clone()),
+        &vkey,
+        &Default::default(),
+    )
+    .await?;
+    anyhow::ensure!(
+        report.is_clean(),
+        "bench log did not audit clean: {:?}",
+        report.first_divergence
+    );
+    eprintln!(
+        "audit replay         {:>10.0} calls/s  ({} calls, log size {size})",
+        report.calls_per_second(),
+        report.calls_replayed
+    );
 
     if a.json {
         super::print_json(&serde_json::json!({

@@ -29,7 +29,9 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
     writeln!(f, "{}", hex::encode(key.to_bytes()))?;
     f.sync_all()?;
     if args.json {
-        super::print_json(&serde_json::json!({ "public_key": public, "private_key_file": args.out }))
+        super::print_json(
+            &serde_json::json!({ "public_key": public, "private_key_file": args.out }),
+        )
     } else {
         println!("public key  {public}");
         println!("private key {} (keep it secret)", args.out.display());

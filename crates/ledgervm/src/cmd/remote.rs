@@ -13,7 +13,8 @@ use std::path::PathBuf;
 pub fn client(remote: &Remote) -> anyhow::Result<Client> {
     let trust = match &remote.trust_dir {
         Some(dir) => TrustStore::open(dir),
-        None => TrustStore::default_location().context("finding the config directory for trusted checkpoints")?,
+        None => TrustStore::default_location()
+            .context("finding the config directory for trusted checkpoints")?,
     };
     let pin = match &remote.vkey {
         Some(v) => KeyPin::Vkey(v.clone()),
@@ -107,7 +108,12 @@ pub async fn call(a: CallArgs) -> anyhow::Result<()> {
         .find(|e| e.name == a.func)
         .with_context(|| {
             let names: Vec<_> = info.exports.iter().map(|e| e.name.as_str()).collect();
-            format!("{} has no export {:?}; it has: {}", a.app, a.func, names.join(", "))
+            format!(
+                "{} has no export {:?}; it has: {}",
+                a.app,
+                a.func,
+                names.join(", ")
+            )
         })?;
     if export.ty.params.len() != a.args.len() {
         bail!(
@@ -118,7 +124,11 @@ pub async fn call(a: CallArgs) -> anyhow::Result<()> {
                 .ty
                 .params
                 .iter()
-                .map(|p| format!("{}: {}", p.name, serde_json::to_string(&p.ty).unwrap_or_default()))
+                .map(|p| format!(
+                    "{}: {}",
+                    p.name,
+                    serde_json::to_string(&p.ty).unwrap_or_default()
+                ))
                 .collect::<Vec<_>>()
                 .join(", "),
             a.args.len()
@@ -201,7 +211,13 @@ pub async fn apps(a: AppsArgs) -> anyhow::Result<()> {
         println!("no apps loaded");
     }
     for info in apps {
-        println!("{:<24} {}  index {:<6} {} export(s)", info.name, &info.code_hash[..16], info.index, info.exports.len());
+        println!(
+            "{:<24} {}  index {:<6} {} export(s)",
+            info.name,
+            &info.code_hash[..16],
+            info.index,
+            info.exports.len()
+        );
         if a.name.is_some() {
             println!("  cid   {}", info.cid);
             println!("  kind  {}", serde_json::to_string(&info.app_kind)?);
@@ -278,7 +294,10 @@ pub async fn log(a: LogArgs) -> anyhow::Result<()> {
     if a.remote.json {
         super::print_json(&out)?;
     } else {
-        eprintln!("log {} size {} · every entry shown was verified against a signed checkpoint", info.origin, info.size);
+        eprintln!(
+            "log {} size {} · every entry shown was verified against a signed checkpoint",
+            info.origin, info.size
+        );
     }
     Ok(())
 }

@@ -10,10 +10,20 @@ use std::path::PathBuf;
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     /// Data directory: the log (tlog-tiles), blobs, module cache and the log key.
-    #[arg(long, short = 'd', env = "LEDGERVM_DATA", default_value = "./ledgervm-data")]
+    #[arg(
+        long,
+        short = 'd',
+        env = "LEDGERVM_DATA",
+        default_value = "./ledgervm-data"
+    )]
     pub data: PathBuf,
     /// Address to listen on.
-    #[arg(long, short = 'l', env = "LEDGERVM_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        short = 'l',
+        env = "LEDGERVM_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
     pub listen: SocketAddr,
     /// Log origin (the checkpoint's first line and the key's name) for a new log.
     #[arg(long, default_value = "localhost/ledgervm")]
@@ -24,7 +34,10 @@ pub struct ServeArgs {
 }
 
 /// The sample apps `demo` loads: (app name, file in the guests dir).
-const SAMPLES: &[(&str, &str)] = &[("sum.wasm", "sum.wasm"), ("enclave-example", "enclave_example.wasm")];
+const SAMPLES: &[(&str, &str)] = &[
+    ("sum.wasm", "sum.wasm"),
+    ("enclave-example", "enclave_example.wasm"),
+];
 
 /// Opens the node, optionally loads the samples, serves until Ctrl-C, then shuts down
 /// gracefully (in-flight calls finish and are committed).
@@ -45,18 +58,31 @@ pub async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
     println!("  data    {}", args.data.display());
     println!("  log     {} ({} entries)", node.origin(), node.size());
     println!("  vkey    {}", node.vkey());
-    println!("  engine  wasmtime {} / {}", node.engine().wasmtime_version, &node.engine().config_hash[..16]);
+    println!(
+        "  engine  wasmtime {} / {}",
+        node.engine().wasmtime_version,
+        &node.engine().config_hash[..16]
+    );
     if demo {
         println!("\nTry:");
         println!("  curl '{base}/immutable/sum.wasm?func=Sum&a=5&b=7'");
-        println!("  curl -X POST {base}/v1/apps/enclave-example/calls/hello -H 'content-type: application/json' -d '{{\"args\":[]}}'");
-        println!("  curl -X POST {base}/v1/apps/enclave-example/calls/get-random -H 'content-type: application/json' -d '{{\"args\":[]}}'");
-        println!("  ledgervm call sum.wasm Sum 5 7 --server {base} --vkey '{}'", node.vkey());
+        println!(
+            "  curl -X POST {base}/v1/apps/enclave-example/calls/hello -H 'content-type: application/json' -d '{{\"args\":[]}}'"
+        );
+        println!(
+            "  curl -X POST {base}/v1/apps/enclave-example/calls/get-random -H 'content-type: application/json' -d '{{\"args\":[]}}'"
+        );
+        println!(
+            "  ledgervm call sum.wasm Sum 5 7 --server {base} --vkey '{}'",
+            node.vkey()
+        );
         println!("  ledgervm verify --server {base} --vkey '{}'", node.vkey());
         println!("  curl {base}/log/checkpoint");
     }
     println!("\nCtrl-C to stop.");
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     eprintln!("shutting down: finishing in-flight calls");
     handle.shutdown().await.context("graceful shutdown")?;
     Ok(())
@@ -67,8 +93,12 @@ pub async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
 async fn load_samples(node: &Node, dir: &std::path::Path) -> anyhow::Result<()> {
     for (name, file) in SAMPLES {
         let path = dir.join(file);
-        let module = std::fs::read(&path)
-            .with_context(|| format!("reading sample app {} (build it with scripts/build-guests)", path.display()))?;
+        let module = std::fs::read(&path).with_context(|| {
+            format!(
+                "reading sample app {} (build it with scripts/build-guests)",
+                path.display()
+            )
+        })?;
         let hash = ledgervm_node::ids::sha256_hex(&module);
         if node.app(name).is_some_and(|a| a.code_hash == hash) {
             continue;
@@ -82,7 +112,12 @@ async fn load_samples(node: &Node, dir: &std::path::Path) -> anyhow::Result<()> 
             })
             .await
             .with_context(|| format!("loading sample app {name}"))?;
-        println!("loaded {name} {} ({} exports) at index {}", info.code_hash, info.exports.len(), info.index);
+        println!(
+            "loaded {name} {} ({} exports) at index {}",
+            info.code_hash,
+            info.exports.len(),
+            info.index
+        );
     }
     Ok(())
 }

@@ -29,14 +29,20 @@ pub async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
     let vkey = match (&a.vkey, &target) {
         (Some(v), _) => v.clone(),
         (None, AuditTarget::DataDir(dir)) => {
-            let key = std::fs::read_to_string(dir.join("log.key"))
-                .with_context(|| format!("no --vkey given and no {}/log.key to read it from", dir.display()))?;
+            let key = std::fs::read_to_string(dir.join("log.key")).with_context(|| {
+                format!(
+                    "no --vkey given and no {}/log.key to read it from",
+                    dir.display()
+                )
+            })?;
             ledgervm_log::note::Signer::from_private_key(key.trim())
                 .context("parsing log.key")?
                 .verifier()
                 .vkey()
         }
-        (None, AuditTarget::Url(url)) => bail!("pass --vkey (as `ledgervm serve` printed it) to audit {url}"),
+        (None, AuditTarget::Url(url)) => {
+            bail!("pass --vkey (as `ledgervm serve` printed it) to audit {url}")
+        }
     };
     let opts = AuditOptions {
         progress: !a.json,
@@ -49,13 +55,26 @@ pub async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
     } else {
         println!("log size      {}", report.size);
         println!("root          {}", report.root);
-        println!("entries       {} verified against the signed root", report.verified_entries);
-        println!("calls         {} replayed ({:.0} calls/s), {} skipped", report.calls_replayed, report.calls_per_second(), report.calls_skipped);
+        println!(
+            "entries       {} verified against the signed root",
+            report.verified_entries
+        );
+        println!(
+            "calls         {} replayed ({:.0} calls/s), {} skipped",
+            report.calls_replayed,
+            report.calls_per_second(),
+            report.calls_skipped
+        );
         for m in &report.engine_mismatches {
-            println!("engine        {} (entry {}) was loaded by another engine: {:?}", m.app, m.load_index, m.recorded);
+            println!(
+                "engine        {} (entry {}) was loaded by another engine: {:?}",
+                m.app, m.load_index, m.recorded
+            );
         }
         match &report.first_divergence {
-            None if report.is_clean() => println!("result        CLEAN: every entry verifies and every call replays bit-identically"),
+            None if report.is_clean() => println!(
+                "result        CLEAN: every entry verifies and every call replays bit-identically"
+            ),
             None => println!("result        INCOMPLETE: some calls could not be replayed here"),
             Some(d) => {
                 println!("result        DIVERGENCE at entry {} ({})", d.index, d.what);
@@ -96,7 +115,8 @@ pub enum ReceiptWhat {
 /// `ledgervm receipt verify FILE --vkey ...`.
 pub fn receipt(a: ReceiptArgs) -> anyhow::Result<()> {
     let ReceiptWhat::Verify { file, vkey, json } = a.what;
-    let v = verify_receipt_file(&file, &vkey).with_context(|| format!("{} does not verify", file.display()))?;
+    let v = verify_receipt_file(&file, &vkey)
+        .with_context(|| format!("{} does not verify", file.display()))?;
     if json {
         return super::print_json(&serde_json::json!({
             "index": v.index,
@@ -104,7 +124,10 @@ pub fn receipt(a: ReceiptArgs) -> anyhow::Result<()> {
             "record": v.record,
         }));
     }
-    println!("receipt OK: entry {} is in the log {} of size {}", v.index, v.checkpoint.origin, v.checkpoint.size);
+    println!(
+        "receipt OK: entry {} is in the log {} of size {}",
+        v.index, v.checkpoint.origin, v.checkpoint.size
+    );
     println!("{}", serde_json::to_string(&v.record)?);
     Ok(())
 }
