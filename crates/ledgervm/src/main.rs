@@ -30,16 +30,17 @@ pub struct Remote {
     #[arg(
         long,
         short = 's',
+        global = true,
         env = "LEDGERVM_SERVER",
         default_value = "http://127.0.0.1:8080"
     )]
     pub server: String,
     /// The log's verifier key, as `ledgervm serve` prints it. Without it the key is
     /// pinned on first use (trust on first use) and any later change is refused.
-    #[arg(long, env = "LEDGERVM_VKEY")]
+    #[arg(long, global = true, env = "LEDGERVM_VKEY")]
     pub vkey: Option<String>,
     /// Directory of trusted checkpoints (default: the user's config dir).
-    #[arg(long, env = "LEDGERVM_TRUST_DIR")]
+    #[arg(long, global = true, env = "LEDGERVM_TRUST_DIR")]
     pub trust_dir: Option<PathBuf>,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
