@@ -5,7 +5,6 @@
 //! `scripts/install-python-tools` installs the venv it points at).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 
 use ledgervm_log::appender::{Log, LogOptions};

@@ -4,8 +4,6 @@
 //! Signature line payload: `key ID (4) || timestamp (8, big-endian) || Ed25519 sig (64)`,
 //! the signature taken over `cosignature/v1\ntime <timestamp>\n<checkpoint body>`.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 
 use super::{Checkpoint, CheckpointError};
@@ -140,27 +138,16 @@ impl CosignatureVerifier {
     /// (0x01) vkey is also accepted, as many witnesses publish their key that way —
     /// either way the cosignature key ID is derived with 0x04.
     pub fn from_vkey(vkey: &str) -> Result<CosignatureVerifier, NoteError> {
-        let (name, id, key) = crate::note::keys::split_key_string(vkey)?;
-        let alg = key[0];
-        if alg != ALG_COSIGNATURE_V1 && alg != ALG_ED25519 {
-            return Err(NoteError::UnsupportedAlgorithm(alg));
-        }
-        if key_id(name, alg, &key[1..]) != id {
-            return Err(NoteError::KeyIdMismatch);
-        }
-        let pk: [u8; 32] = key[1..]
-            .try_into()
-            .map_err(|_| NoteError::MalformedKey("Ed25519 public key must be 32 bytes"))?;
-        let pk = VerifyingKey::from_bytes(&pk)
-            .map_err(|_| NoteError::MalformedKey("not an Ed25519 public key"))?;
-        CosignatureVerifier::new(name, pk)
+        let (name, _, key) = crate::note::keys::parse_ed25519_vkey(
+            vkey,
+            &[ALG_COSIGNATURE_V1, ALG_ED25519],
+        )?;
+        CosignatureVerifier::new(name, key)
     }
 
     /// Encode as a native (type 0x04) `vkey`.
     pub fn vkey(&self) -> String {
-        let mut raw = vec![ALG_COSIGNATURE_V1];
-        raw.extend_from_slice(self.key.as_bytes());
-        format!("{}+{:08x}+{}", self.name, self.key_id, B64.encode(raw))
+        crate::note::keys::encode_vkey(&self.name, self.key_id, ALG_COSIGNATURE_V1, &self.key)
     }
 }
 

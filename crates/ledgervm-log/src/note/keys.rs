@@ -206,26 +206,13 @@ impl Verifier {
 
     /// Parse a `vkey`: `<name>+<hex8(key ID)>+base64(0x01 || public key)`.
     pub fn from_vkey(vkey: &str) -> Result<Verifier, NoteError> {
-        let (name, id, key) = split_key_string(vkey)?;
-        if key[0] != ALG_ED25519 {
-            return Err(NoteError::UnsupportedAlgorithm(key[0]));
-        }
-        if key_id(name, key[0], &key[1..]) != id {
-            return Err(NoteError::KeyIdMismatch);
-        }
-        let pk: [u8; 32] = key[1..]
-            .try_into()
-            .map_err(|_| NoteError::MalformedKey("Ed25519 public key must be 32 bytes"))?;
-        let pk = VerifyingKey::from_bytes(&pk)
-            .map_err(|_| NoteError::MalformedKey("not an Ed25519 public key"))?;
-        Verifier::new(name, pk)
+        let (name, _, key) = parse_ed25519_vkey(vkey, &[ALG_ED25519])?;
+        Verifier::new(name, key)
     }
 
     /// Encode as a `vkey` string.
     pub fn vkey(&self) -> String {
-        let mut raw = vec![ALG_ED25519];
-        raw.extend_from_slice(self.key.as_bytes());
-        format!("{}+{:08x}+{}", self.name, self.key_id, B64.encode(raw))
+        encode_vkey(&self.name, self.key_id, ALG_ED25519, &self.key)
     }
 
     /// The public key.
@@ -282,4 +269,35 @@ impl VerifierSet {
         }
         Ok(found)
     }
+}
+
+/// Parses a `vkey` whose key is Ed25519 under one of the `accepted` type bytes, checking
+/// the key ID against the name and key. Returns the name, the type byte and the key.
+/// Shared by note verifiers and witness (cosignature) verifiers, which differ only in
+/// the type bytes they accept.
+pub(crate) fn parse_ed25519_vkey<'a>(
+    vkey: &'a str,
+    accepted: &[u8],
+) -> Result<(&'a str, u8, VerifyingKey), NoteError> {
+    let (name, id, key) = split_key_string(vkey)?;
+    let alg = key[0];
+    if !accepted.contains(&alg) {
+        return Err(NoteError::UnsupportedAlgorithm(alg));
+    }
+    if key_id(name, alg, &key[1..]) != id {
+        return Err(NoteError::KeyIdMismatch);
+    }
+    let pk: [u8; 32] = key[1..]
+        .try_into()
+        .map_err(|_| NoteError::MalformedKey("Ed25519 public key must be 32 bytes"))?;
+    let pk = VerifyingKey::from_bytes(&pk)
+        .map_err(|_| NoteError::MalformedKey("not an Ed25519 public key"))?;
+    Ok((name, alg, pk))
+}
+
+/// Encodes `<name>+<hex8(key ID)>+base64(alg || public key)`.
+pub(crate) fn encode_vkey(name: &str, key_id: u32, alg: u8, key: &VerifyingKey) -> String {
+    let mut raw = vec![alg];
+    raw.extend_from_slice(key.as_bytes());
+    format!("{name}+{key_id:08x}+{}", B64.encode(raw))
 }
