@@ -152,6 +152,8 @@ struct Inner {
     trust: TrustStore,
     pin: KeyPin,
     key: tokio::sync::OnceCell<LogKey>,
+    /// Signs calls, loads and unloads when set ([`Client::set_caller_key`]).
+    caller: parking_lot::RwLock<Option<crate::CallerKey>>,
 }
 
 /// TLS through rustls with the ring provider and the webpki root set.
@@ -199,8 +201,19 @@ impl Client {
                 trust,
                 pin,
                 key,
+                caller: Default::default(),
             }),
         })
+    }
+
+    /// Signs every later call, load and unload with `key` (see `docs/AUTH.md`).
+    pub fn set_caller_key(&self, key: crate::CallerKey) {
+        *self.inner.caller.write() = Some(key);
+    }
+
+    /// The key requests are signed with, if any.
+    pub fn caller_key(&self) -> Option<crate::CallerKey> {
+        self.inner.caller.read().clone()
     }
 
     /// The server's base URL.
@@ -358,15 +371,22 @@ impl Client {
                 q.push((k, v.to_string()));
             }
         }
-        if let Some(p) = opts.policy {
-            let p = serde_json::to_value(p).expect("enum");
-            q.push(("policy", p.as_str().unwrap_or_default().to_string()));
+        match &opts.policy {
+            None => {}
+            Some(CallPolicy::AllowList(keys)) => {
+                q.push(("policy", "allow_list".into()));
+                q.push(("allow", keys.join(",")));
+            }
+            Some(p) => {
+                let p = serde_json::to_value(p).expect("enum");
+                q.push(("policy", p.as_str().unwrap_or_default().to_string()));
+            }
         }
         let binary = module.starts_with(b"\0asm");
-        let resp = self
-            .inner
-            .http
-            .request(Method::PUT, self.url(&["v1", "apps", name], &q))
+        let url = self.url(&["v1", "apps", name], &q);
+        let signed = self.sign_request("PUT", &url, module).await?;
+        let resp = signed
+            .apply(self.inner.http.request(Method::PUT, url))
             .header(
                 "content-type",
                 if binary {
@@ -416,12 +436,9 @@ impl Client {
 
     /// `DELETE /v1/apps/{name}`; the `app.unload` record is fetched and checked.
     pub async fn unload(&self, name: &str) -> Result<Unloaded, ClientError> {
-        let resp = self
-            .inner
-            .http
-            .delete(self.url(&["v1", "apps", name], &[]))
-            .send()
-            .await?;
+        let url = self.url(&["v1", "apps", name], &[]);
+        let signed = self.sign_request("DELETE", &url, b"").await?;
+        let resp = signed.apply(self.inner.http.delete(url)).send().await?;
         if !resp.status().is_success() {
             return Err(Self::error_of(resp).await);
         }
@@ -446,10 +463,9 @@ impl Client {
         args: &[Value],
     ) -> Result<CallResponse, ClientError> {
         let body = serde_json::json!({ "args": args });
-        let resp = self
-            .inner
-            .http
-            .post(self.url(&["v1", "apps", app, "calls", func], &[]))
+        let signed = self.sign_call(app, func, args).await?;
+        let resp = signed
+            .apply(self.inner.http.post(self.url(&["v1", "apps", app, "calls", func], &[])))
             .json(&body)
             .send()
             .await?;
@@ -477,7 +493,8 @@ impl Client {
                 "status {status} does not match the outcome"
             )));
         }
-        self.verify_call(app, func, args, &answer).await?;
+        let record = self.verify_call(app, func, args, &answer).await?;
+        crate::signing::check_logged_caller(&signed, &record)?;
         Ok(answer)
     }
 

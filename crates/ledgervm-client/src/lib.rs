@@ -8,6 +8,8 @@
 //!   user's config directory); a checkpoint that does not extend it is refused as a
 //!   [`ClientError::Rollback`] or [`ClientError::Fork`], with both checkpoints kept as
 //!   evidence.
+//! * [`CallerKey`] ([`signing`]) — a caller identity that signs calls, loads and
+//!   unloads ([`Client::set_caller_key`]).
 //! * [`verify`] — the pure checks, and [`verify_receipt_file`] for offline receipts.
 //! * [`audit`] — download a whole log, verify its tree, replay every call and report
 //!   the first divergence.
@@ -19,11 +21,13 @@
 pub mod audit;
 pub mod error;
 pub mod http;
+pub mod signing;
 pub mod trust;
 pub mod verify;
 
 pub use audit::{AuditOptions, AuditReport, AuditTarget, Divergence, DivergenceKind, audit};
 pub use error::{ClientError, Evidence};
 pub use http::{CallResponse, Client, KeyPin, LoadOptions, LogInfo, RecordResponse, Unloaded};
+pub use signing::{CallerKey, SignedHeaders};
 pub use trust::{Advance, Freshness, TrustStore};
 pub use verify::{LogKey, SignedCheckpoint, verify_receipt_file};

@@ -7,9 +7,9 @@ mod common;
 use common::{flip_entry_byte, guest};
 use ledgervm_client::audit::{AuditOptions, AuditTarget, DivergenceKind, audit};
 use ledgervm_log::note::Signer;
-use ledgervm_node::record::{HexBytes, Outcome, Record};
-use ledgervm_node::{CallInput, LoadRequest, Node, NodeOptions};
-use ledgervm_runtime::state::Caller;
+use ledgervm_node::record::{CallerAuth, HexBytes, Outcome, Record};
+use ledgervm_client::CallerKey;
+use ledgervm_node::{CallInput, LoadRequest, Node, NodeOptions, Requester, SignedRequest};
 use ledgervm_runtime::value::Value;
 use std::path::Path;
 
@@ -22,6 +22,8 @@ struct Honest {
     sum_call: u64,
     /// Index of the first `Count` call.
     count_call: u64,
+    /// Index of the signed `WhoAmI` call.
+    signed_call: u64,
     entries: Vec<Vec<u8>>,
 }
 
@@ -30,14 +32,29 @@ async fn call(
     app: &str,
     func: &str,
     args: Vec<Value>,
-    caller: Caller,
+    key: Option<&CallerKey>,
 ) -> (u64, Outcome) {
+    let requester = match key {
+        None => Requester::Anonymous,
+        Some(k) => {
+            let code_hash = node.app(app).unwrap().code_hash;
+            let h = k.sign_call(&node.origin(), app, &code_hash, func, &args);
+            Requester::Signed(SignedRequest {
+                key: h.key,
+                signature: h.signature,
+                nonce: h.nonce,
+                timestamp_ms: h.timestamp_ms,
+                code_hash: h.code_hash,
+                target: None,
+            })
+        }
+    };
     let r = node
         .call(CallInput {
             app: app.into(),
             func: func.into(),
             args,
-            caller,
+            requester,
         })
         .await
         .unwrap_or_else(|e| panic!("{app}.{func}: {e}"));
@@ -61,7 +78,8 @@ async fn honest_log() -> Honest {
     let node = Node::open(NodeOptions::new(dir.path())).await.unwrap();
     load(&node, "sum.wasm", "sum.wasm").await;
     load(&node, "oracle", "oracle_guest.wasm").await;
-    let anon = Caller::anonymous;
+    let anon = || None;
+    let key = CallerKey::generate();
     let (sum_call, out) = call(
         &node,
         "sum.wasm",
@@ -72,6 +90,7 @@ async fn honest_log() -> Honest {
     .await;
     assert_eq!(out, Outcome::Ok(vec![Value::I32(12)]));
     let mut calls = 1;
+    let mut signed_call = 0;
     let (count_call, out) = call(&node, "oracle", "Count", vec![Value::I64(2)], anon()).await;
     assert_eq!(out, Outcome::Ok(vec![Value::I64(2)]));
     calls += 1;
@@ -83,12 +102,22 @@ async fn honest_log() -> Honest {
         ("SwapRandom", vec![], anon()),
         ("NowNanos", vec![], anon()),
         ("Elapsed", vec![Value::U32(1000)], anon()),
-        ("WhoAmI", vec![], Caller::with_id("ab".repeat(32))),
+        ("WhoAmI", vec![], Some(&key)),
         // Recorded failures are results too.
         ("Count", vec![], anon()),
         ("NoSuchExport", vec![], anon()),
     ] {
-        call(&node, "oracle", func, args, caller).await;
+        let (index, out) = call(&node, "oracle", func, args, caller).await;
+        if caller.is_some() {
+            // The guest saw the verified key id.
+            assert_eq!(out, Outcome::Ok(vec![Value::I32(64)]), "{func}");
+            let Record::Call(c) = node.record(index).unwrap() else {
+                panic!("entry {index} is not a call")
+            };
+            let expected = format!("caller {}\n", key.public_hex());
+            assert_eq!(c.stdout, expected.into_bytes());
+            signed_call = index;
+        }
         calls += 1;
     }
     // A new version under the same name keeps state; unload drops it.
@@ -117,6 +146,7 @@ async fn honest_log() -> Honest {
         calls,
         sum_call,
         count_call,
+        signed_call,
         entries,
     }
 }
@@ -167,6 +197,8 @@ async fn clean_audit_then_a_flipped_byte_is_named() {
     assert!(report.is_clean(), "{report:#?}");
     assert_eq!((report.size, report.verified_entries), (h.size, h.size));
     assert_eq!(report.calls_replayed, h.calls);
+    assert_eq!(report.signed_requests, 1, "the signed WhoAmI call");
+    assert_eq!(report.unauthenticated_calls, 0);
     assert!(report.tiles_checked >= 1);
 
     // A wrong key refuses the checkpoint outright.
@@ -224,6 +256,41 @@ async fn a_rewritten_and_resigned_history_is_caught_by_replay() {
             Box::new(|r| {
                 let Record::Call(c) = r else { panic!() };
                 c.write_set[0].value = Some(HexBytes(99i64.to_le_bytes().to_vec()));
+            }),
+        ),
+        // A host claiming a call by another caller: the stored signature no longer
+        // verifies for the key it names.
+        (
+            h.signed_call,
+            DivergenceKind::CallerAuth,
+            Box::new(|r| {
+                let Record::Call(c) = r else { panic!() };
+                let other = CallerKey::generate().public_hex();
+                c.caller.id = Some(other.clone());
+                if let Some(CallerAuth::Ed25519(a)) = &mut c.auth {
+                    a.key = other;
+                }
+            }),
+        ),
+        // A host inventing an identity for an anonymous call.
+        (
+            h.sum_call,
+            DivergenceKind::CallerAuth,
+            Box::new(|r| {
+                let Record::Call(c) = r else { panic!() };
+                c.caller.id = Some("ab".repeat(32));
+            }),
+        ),
+        // A signature whose bytes were altered.
+        (
+            h.signed_call,
+            DivergenceKind::CallerAuth,
+            Box::new(|r| {
+                let Record::Call(c) = r else { panic!() };
+                if let Some(CallerAuth::Ed25519(a)) = &mut c.auth {
+                    let flipped = if a.signature.starts_with('0') { "1" } else { "0" };
+                    a.signature.replace_range(0..1, flipped);
+                }
             }),
         ),
     ];

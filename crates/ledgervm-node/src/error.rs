@@ -10,8 +10,12 @@ pub enum ErrorKind {
     BadRequest,
     /// The named thing does not exist.
     NotFound,
+    /// The request is not (validly) authenticated: missing, bad or replayed signature.
+    Unauthorized,
     /// The caller may not do this.
     Forbidden,
+    /// The request conflicts with the current state (signed for another code version).
+    Conflict,
     /// The node cannot take writes right now (log failure, shutting down).
     Unavailable,
     /// Too large.
@@ -47,6 +51,9 @@ pub enum NodeError {
     /// The caller is not allowed to do this.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// Authentication or authorization failed; the code says exactly why.
+    #[error(transparent)]
+    Auth(#[from] crate::signing::AuthError),
     /// Stored data failed verification (tampering or disk corruption).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -67,6 +74,7 @@ impl NodeError {
             NodeError::BlobNotFound(_) => "blob_not_found",
             NodeError::LogUnavailable(_) => "log_unavailable",
             NodeError::Forbidden(_) => "forbidden",
+            NodeError::Auth(e) => e.code(),
             NodeError::Corrupt(_) => "corrupt_data",
             NodeError::Internal(_) => "internal",
         }
@@ -82,6 +90,19 @@ impl NodeError {
             NodeError::OutOfRange(_) => ErrorKind::BadRequest,
             NodeError::AppNotFound(_) | NodeError::BlobNotFound(_) => ErrorKind::NotFound,
             NodeError::Forbidden(_) => ErrorKind::Forbidden,
+            NodeError::Auth(e) => {
+                use crate::signing::AuthError as A;
+                match e {
+                    A::Malformed(_) => ErrorKind::BadRequest,
+                    A::CodeChanged { .. } => ErrorKind::Conflict,
+                    A::NotAllowed(_) | A::NotOwner(_) | A::DebugDisabled => ErrorKind::Forbidden,
+                    A::BadSignature { .. }
+                    | A::StaleTimestamp { .. }
+                    | A::FutureTimestamp { .. }
+                    | A::ReplayedNonce { .. }
+                    | A::SignatureRequired(_) => ErrorKind::Unauthorized,
+                }
+            }
             NodeError::LogUnavailable(_) => ErrorKind::Unavailable,
             NodeError::Corrupt(_) | NodeError::Internal(_) => ErrorKind::Internal,
         }

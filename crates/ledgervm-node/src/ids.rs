@@ -14,6 +14,9 @@
 
 use sha2::{Digest, Sha256};
 
+/// Lowercase hex SHA-256 of the empty string (the body hash a signed `DELETE` covers).
+pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
 /// Lowercase hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -48,6 +51,11 @@ pub fn is_valid_app_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_sha256_is_the_hash_of_nothing() {
+        assert_eq!(sha256_hex(b""), EMPTY_SHA256);
+    }
 
     #[test]
     fn app_names() {

@@ -9,18 +9,25 @@
 //! * [`ids`] — code hashes, CIDv1 and app-name rules. Pure.
 //! * [`blobs`] — the content-addressed blob store (modules, oversized records).
 //! * [`registry`] and [`state`] — loaded apps, their locks and per-call state overlays.
+//! * [`signing`] — what callers sign and how it is checked. Pure.
+//! * [`nonces`] — the replay window. Pure.
+//! * [`authz`] — policies, ownership, the admin key and `--debug` users.
 //!
 //! This crate knows nothing of HTTP: transports live in `ledgervm-server`.
 
+pub mod authz;
 pub mod blobs;
 pub mod error;
 pub mod ids;
 pub mod node;
+pub mod nonces;
 pub mod receipt;
 pub mod record;
 pub mod registry;
+pub mod signing;
 pub mod state;
 
+pub use authz::{AuthOptions, Requester, SignedRequest};
 pub use error::{ErrorKind, NodeError};
 pub use node::{CallInput, CallResult, LoadRequest, Node, NodeOptions};
 pub use receipt::{Receipt, VerifiedReceipt};

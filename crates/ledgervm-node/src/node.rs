@@ -5,6 +5,7 @@
 //! group commit → answer with result + receipt. A caller never sees a result that is not
 //! durable: [`Node::call`] returns only after the log's commit covers the record.
 
+use crate::authz::{AdminAsk, AuthOptions, Authorizer, Requester};
 use crate::blobs::BlobStore;
 use crate::error::NodeError;
 use crate::ids::{cid_v1_raw, is_valid_app_name};
@@ -13,7 +14,7 @@ use crate::record::{CallPolicy, CallRecord, Config, ExportInfo, Load, Outcome, R
 use crate::registry::{AppInfo, AppSlot, Registry};
 use crate::state::{self, AppState, Overlay};
 use ledgervm_log::tlog_proof::TlogProof;
-use ledgervm_runtime::state::{Caller, MemoryState, SharedState};
+use ledgervm_runtime::state::{MemoryState, SharedState};
 use ledgervm_runtime::value::Value;
 use ledgervm_runtime::{
     CallError, CallMode, CallRequest, EngineFingerprint, Limits, Runtime, RuntimeConfig,
@@ -36,6 +37,8 @@ pub struct NodeOptions {
     pub max_batch: usize,
     /// Longest a batch waits to fill.
     pub max_wait: Duration,
+    /// Admin key, `--debug` users, timestamp skew.
+    pub auth: AuthOptions,
 }
 
 impl NodeOptions {
@@ -47,6 +50,7 @@ impl NodeOptions {
             runtime: RuntimeConfig::default(),
             max_batch: 256,
             max_wait: Duration::from_millis(2),
+            auth: AuthOptions::default(),
         }
     }
 }
@@ -73,8 +77,8 @@ pub struct CallInput {
     pub func: String,
     /// Typed arguments.
     pub args: Vec<Value>,
-    /// Who is calling (already authenticated by the transport).
-    pub caller: Caller,
+    /// Who is calling, as received: the node verifies it and applies the app's policy.
+    pub requester: Requester,
 }
 
 /// A durable call.
@@ -90,6 +94,10 @@ pub struct CallResult {
     pub stdout: Vec<u8>,
     /// Receipt for the record.
     pub receipt: Receipt,
+    /// The caller id the guest saw (`None` when anonymous).
+    pub caller: Option<String>,
+    /// Whether that id was proven by a signature (`false` for `--debug` user ids).
+    pub authenticated: bool,
 }
 
 /// The service core. Cheap to clone.
@@ -109,6 +117,9 @@ struct Inner {
     failed: Mutex<Option<String>>,
     log_dir: PathBuf,
     vkey: String,
+    /// The log's origin: what caller signatures bind to.
+    origin: String,
+    authz: Authorizer,
 }
 
 type PendingAppend = std::pin::Pin<
@@ -193,6 +204,8 @@ impl Node {
         let runtime = Runtime::new(rt_cfg)?;
         let blobs =
             BlobStore::open(dir.join("blobs")).map_err(|e| NodeError::Internal(e.to_string()))?;
+        let authz = Authorizer::new(opts.auth.clone())
+            .map_err(|e| NodeError::Internal(format!("admin key: {e}")))?;
         let node = Node {
             inner: Arc::new(Inner {
                 log,
@@ -203,6 +216,8 @@ impl Node {
                 failed: Mutex::new(None),
                 log_dir,
                 vkey: vkey.clone(),
+                origin: origin.clone(),
+                authz,
             }),
         };
         if node.inner.log.size() == 0 {
@@ -234,6 +249,7 @@ impl Node {
                     }
                 }
                 Record::Load(load) => {
+                    self.inner.authz.remember(load.auth.as_ref());
                     let module = self.blob(&load.code_hash)?;
                     let state = states.entry(load.name.clone()).or_default().clone();
                     let app = self.compile(module).await?;
@@ -245,10 +261,12 @@ impl Node {
                     });
                 }
                 Record::Unload(u) => {
+                    self.inner.authz.remember(u.auth.as_ref());
                     self.inner.registry.write().remove(&u.name);
                     states.remove(&u.name);
                 }
                 Record::Call(call) => {
+                    self.inner.authz.remember(call.auth.as_ref());
                     if matches!(call.outcome, Outcome::Ok(_)) {
                         let state = states.entry(call.app.clone()).or_default();
                         state::apply(&mut state.lock(), &call.write_set);
@@ -262,6 +280,8 @@ impl Node {
                 }
             }
         }
+        // Nonces accepted before the restart are refused as replays until they go stale.
+        self.inner.authz.prune();
         tracing::info!(
             size,
             apps = self.inner.registry.read().list().len(),
@@ -315,17 +335,14 @@ impl Node {
         })
     }
 
-    /// The log's origin (checkpoint first line and key name).
+    /// The log's origin (checkpoint first line and key name), which signatures bind to.
     pub fn origin(&self) -> String {
-        ledgervm_log::checkpoint::Checkpoint::parse(&self.checkpoint_text())
-            .map(|c| c.origin)
-            .unwrap_or_default()
+        self.inner.origin.clone()
     }
 
-    fn checkpoint_text(&self) -> String {
-        let note = self.inner.log.checkpoint();
-        let text = String::from_utf8_lossy(&note);
-        text.split("\n\n").next().unwrap_or("").to_string() + "\n"
+    /// How this node authenticates requests.
+    pub fn auth_options(&self) -> &AuthOptions {
+        self.inner.authz.options()
     }
 
     /// The log's verifier key (`name+hex8+base64`), which checks every checkpoint.
@@ -353,10 +370,21 @@ impl Node {
         &self.inner.log_dir
     }
 
-    /// Loads an app (or a new version of it) and returns what the registry says of it
-    /// once its `app.load` record is durable. The app's state carries over to a new
-    /// version loaded under the same name.
+    /// Loads an app as the operator (see [`Node::load_as`]).
     pub async fn load(&self, req: LoadRequest) -> Result<AppInfo, NodeError> {
+        self.load_as(req, Requester::Operator).await
+    }
+
+    /// Loads an app (or a new version of it) for `requester` and returns what the
+    /// registry says of it once its `app.load` record is durable. The app's state
+    /// carries over to a new version loaded under the same name. Loading over an
+    /// existing name needs its owner or the admin key ([`crate::authz`]); a signed
+    /// request's body hash is that of `req.module` as sent.
+    pub async fn load_as(
+        &self,
+        req: LoadRequest,
+        requester: Requester,
+    ) -> Result<AppInfo, NodeError> {
         if !is_valid_app_name(&req.name) {
             return Err(NodeError::InvalidName(req.name));
         }
@@ -367,8 +395,19 @@ impl Node {
             .check_against(self.inner.runtime.config())
             .map_err(NodeError::InvalidLimits)?;
         let module = ledgervm_runtime::app::to_binary(&req.module)?;
+        crate::authz::check_policy(&req.policy)?;
         let app = self.compile(module.clone()).await?;
         let _admin = self.inner.admin.lock().await;
+        let existing = self.app(&req.name);
+        let body_sha256 = crate::ids::sha256_hex(&req.module);
+        let ask = AdminAsk {
+            origin: &self.inner.origin,
+            method: "PUT",
+            name: &req.name,
+            body_sha256: &body_sha256,
+            existing: existing.as_ref(),
+        };
+        let (owner, auth) = self.inner.authz.authorize_admin(&ask, &requester)?;
         let (blobs, bytes) = (self.inner.blobs.clone(), module.clone());
         tokio::task::spawn_blocking(move || blobs.put(&bytes))
             .await
@@ -392,6 +431,8 @@ impl Node {
             limits,
             policy: req.policy,
             engine: self.engine().clone(),
+            owner,
+            auth,
         };
         let index = self.append(&Record::Load(load.clone())).await?;
         let info = AppInfo::from_load(&load, index);
@@ -411,9 +452,19 @@ impl Node {
         Ok(info)
     }
 
-    /// Unloads an app: appends `app.unload`, drops it from the registry and discards its
-    /// state. The history stays in the log.
+    /// Unloads an app as the operator (see [`Node::unload_as`]).
     pub async fn unload(&self, name: &str) -> Result<(AppInfo, u64), NodeError> {
+        self.unload_as(name, Requester::Operator).await
+    }
+
+    /// Unloads an app for `requester` (its owner or the admin key): appends
+    /// `app.unload`, drops it from the registry and discards its state. The history
+    /// stays in the log.
+    pub async fn unload_as(
+        &self,
+        name: &str,
+        requester: Requester,
+    ) -> Result<(AppInfo, u64), NodeError> {
         let _admin = self.inner.admin.lock().await;
         let slot = self
             .inner
@@ -421,6 +472,14 @@ impl Node {
             .read()
             .get(name)
             .ok_or_else(|| NodeError::AppNotFound(name.into()))?;
+        let ask = AdminAsk {
+            origin: &self.inner.origin,
+            method: "DELETE",
+            name,
+            body_sha256: crate::ids::EMPTY_SHA256,
+            existing: Some(&slot.info),
+        };
+        let (_, auth) = self.inner.authz.authorize_admin(&ask, &requester)?;
         // Wait for calls in flight on this app so none is sequenced after the unload.
         let _lock = slot.lock.lock().await;
         let index = self
@@ -428,6 +487,7 @@ impl Node {
                 name: name.into(),
                 code_hash: slot.info.code_hash.clone(),
                 load_index: slot.info.index,
+                auth,
             }))
             .await?;
         self.inner.registry.write().remove(name);
@@ -456,12 +516,13 @@ impl Node {
             .read()
             .get(&input.app)
             .ok_or_else(|| NodeError::AppNotFound(input.app.clone()))?;
-        if slot.info.policy == CallPolicy::Signed && input.caller.id.is_none() {
-            return Err(NodeError::Forbidden(format!(
-                "app {:?} only accepts signed calls",
-                input.app
-            )));
-        }
+        let (caller, auth) = self.inner.authz.authorize_call(
+            &self.inner.origin,
+            &slot.info,
+            &input.func,
+            &input.args,
+            &input.requester,
+        )?;
         let guard = slot.lock.lock().await;
         let overlay = Arc::new(Mutex::new(Overlay::new(slot.state.clone())));
         let shared: SharedState = overlay.clone();
@@ -469,7 +530,7 @@ impl Node {
             func: input.func.clone(),
             args: input.args.clone(),
             mode: CallMode::Live,
-            caller: input.caller.clone(),
+            caller: caller.clone(),
             limits: Some(slot.info.limits.clone()),
         };
         let out = slot.app.call(req, shared).await;
@@ -492,13 +553,14 @@ impl Node {
             load_index: slot.info.index,
             func: input.func,
             args: input.args,
-            caller: input.caller,
+            caller,
             transcript: out.transcript,
             outcome: out.result.into(),
             fuel: out.fuel_consumed,
             stdout: out.stdout,
             stderr: out.stderr,
             write_set,
+            auth,
         }));
         let sequenced = self.sequence(&record).await;
         // Apply the writes only once the record's place in the log is fixed, with no
@@ -518,6 +580,8 @@ impl Node {
         };
         Ok(CallResult {
             index,
+            authenticated: matches!(call.auth, Some(crate::signing::CallerAuth::Ed25519(_))),
+            caller: call.caller.id,
             outcome: call.outcome,
             fuel: call.fuel,
             stdout: call.stdout,

@@ -11,7 +11,7 @@
 //!
 //! ```
 //! use ledgervm_node::record::{Record, Unload};
-//! let r = Record::Unload(Unload { name: "sum.wasm".into(), code_hash: "ab".repeat(32), load_index: 1 });
+//! let r = Record::Unload(Unload { name: "sum.wasm".into(), code_hash: "ab".repeat(32), load_index: 1, auth: None });
 //! let bytes = r.encode().unwrap();
 //! assert_eq!(
 //!     std::str::from_utf8(&bytes).unwrap(),
@@ -25,6 +25,8 @@ use ledgervm_runtime::transcript::Transcript;
 use ledgervm_runtime::value::{FuncType, Value};
 use ledgervm_runtime::{AppKind, CallError, Limits};
 use serde::{Deserialize, Serialize};
+
+pub use crate::signing::CallerAuth;
 
 /// The record format version written into every entry.
 pub const FORMAT_VERSION: u64 = 1;
@@ -87,6 +89,13 @@ pub struct Load {
     pub policy: CallPolicy,
     /// The engine the module was compiled for.
     pub engine: EngineFingerprint,
+    /// Caller id of whoever loaded it (key hex, or `debug:<user>`); absent when loaded
+    /// anonymously. Only the owner or the operator's admin key may replace or unload it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The owner's signature over the load request (see [`crate::signing`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<CallerAuth>,
 }
 
 /// One export of an app.
@@ -101,7 +110,7 @@ pub struct ExportInfo {
 }
 
 /// Who may call an app.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallPolicy {
     /// Anyone, without identification.
@@ -109,6 +118,8 @@ pub enum CallPolicy {
     Anonymous,
     /// Only callers who sign their calls.
     Signed,
+    /// Only signed calls by these keys (lowercase hex Ed25519 public keys).
+    AllowList(Vec<String>),
 }
 
 /// An `app.unload` record.
@@ -121,6 +132,9 @@ pub struct Unload {
     pub code_hash: String,
     /// Index of the `app.load` record of that version.
     pub load_index: u64,
+    /// The signature over the unload request, when signed (see [`crate::signing`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<CallerAuth>,
 }
 
 /// A `call` record: everything an auditor needs to re-run the call and compare.
@@ -153,6 +167,10 @@ pub struct CallRecord {
     pub stderr: Vec<u8>,
     /// Keys written by the call, in write order (`None` value = deleted).
     pub write_set: Vec<Write>,
+    /// The caller's proof: an Ed25519 signature over the call (see [`crate::signing`]),
+    /// or a `--debug` user id marked unauthenticated; absent for anonymous calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<CallerAuth>,
 }
 
 /// The result of a call as recorded.

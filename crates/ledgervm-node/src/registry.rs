@@ -29,6 +29,9 @@ pub struct AppInfo {
     pub limits: Limits,
     /// Who may call.
     pub policy: CallPolicy,
+    /// Caller id of whoever loaded it; absent when loaded anonymously.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 impl AppInfo {
@@ -43,7 +46,8 @@ impl AppInfo {
             index,
             size: load.size,
             limits: load.limits.clone(),
-            policy: load.policy,
+            policy: load.policy.clone(),
+            owner: load.owner.clone(),
         }
     }
 }

@@ -3,7 +3,6 @@
 
 use ledgervm_node::record::{CallPolicy, Outcome, Record};
 use ledgervm_node::{CallInput, LoadRequest, Node, NodeOptions};
-use ledgervm_runtime::state::Caller;
 use ledgervm_runtime::value::Value;
 use ledgervm_runtime::{CallError, Limits};
 
@@ -30,7 +29,7 @@ fn call(app: &str, func: &str, args: Vec<Value>) -> CallInput {
         app: app.into(),
         func: func.into(),
         args,
-        caller: Caller::anonymous(),
+        requester: Default::default(),
     }
 }
 

@@ -4,7 +4,7 @@ use crate::ServerState;
 use crate::error::ApiError;
 use crate::extract::{ModuleBody, Path, Query};
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use ledgervm_node::record::CallPolicy;
 use ledgervm_node::{AppInfo, LoadRequest};
@@ -27,11 +27,41 @@ pub struct LoadQuery {
     pub max_output_bytes: Option<usize>,
     /// Wall-clock deadline per call, in milliseconds.
     pub deadline_ms: Option<u64>,
-    /// `anonymous` (default) or `signed`.
-    pub policy: Option<CallPolicy>,
+    /// `anonymous` (default), `signed` or `allow_list`.
+    pub policy: Option<String>,
+    /// For `allow_list`: the allowed keys, comma-separated lowercase hex.
+    pub allow: Option<String>,
 }
 
 impl LoadQuery {
+    /// The call policy asked for: `allow` only with `policy=allow_list`, and that policy
+    /// needs at least one key (keys are checked by the node).
+    pub fn policy(&self) -> Result<CallPolicy, ApiError> {
+        let bad = |m: String| ApiError::bad_request(crate::error::codes::BAD_QUERY, m);
+        match (self.policy.as_deref(), &self.allow) {
+            (None | Some("anonymous"), None) => Ok(CallPolicy::Anonymous),
+            (Some("signed"), None) => Ok(CallPolicy::Signed),
+            (Some("allow_list"), Some(keys)) => {
+                let keys: Vec<String> = keys
+                    .split(',')
+                    .map(|k| k.trim().to_string())
+                    .filter(|k| !k.is_empty())
+                    .collect();
+                if keys.is_empty() {
+                    return Err(bad("policy=allow_list needs allow=KEY[,KEY...]".into()));
+                }
+                Ok(CallPolicy::AllowList(keys))
+            }
+            (Some("allow_list"), None) => {
+                Err(bad("policy=allow_list needs allow=KEY[,KEY...]".into()))
+            }
+            (_, Some(_)) => Err(bad("allow= is only for policy=allow_list".into())),
+            (Some(other), None) => Err(bad(format!(
+                "unknown policy {other:?}: use anonymous, signed or allow_list"
+            ))),
+        }
+    }
+
     /// The limits to load with: `None` when no limit option is present, so the node
     /// applies its own defaults.
     pub fn limits(&self, defaults: &Limits) -> Option<Limits> {
@@ -64,25 +94,33 @@ pub(crate) fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-/// `PUT /v1/apps/{name}` → 201 with the [`AppInfo`].
+fn target(uri: &Uri) -> Option<&str> {
+    uri.path_and_query().map(|pq| pq.as_str())
+}
+
+/// `PUT /v1/apps/{name}` → 201 with the [`AppInfo`]. Over an existing name, only its
+/// owner or the admin key may load (signed with the `X-Ledgervm-*` headers).
 pub(crate) async fn load(
     State(s): State<ServerState>,
     Path(name): Path<String>,
     Query(q): Query<LoadQuery>,
+    uri: Uri,
+    headers: HeaderMap,
     ModuleBody(body): ModuleBody,
 ) -> Result<Response, ApiError> {
     check_name(&name)?;
+    let requester = crate::auth::requester(&headers, target(&uri))?;
     let limits = q.limits(&s.node.runtime().config().default_limits);
     let req = LoadRequest {
         name: name.clone(),
         module: body.to_vec(),
         limits,
-        policy: q.policy.unwrap_or_default(),
+        policy: q.policy()?,
     };
     let node = s.node.clone();
     // Spawned so a client that hangs up (or a request timeout) cannot cancel the load
     // half-way between its durable record and the registry update.
-    let info = tokio::spawn(async move { node.load(req).await }).await??;
+    let info = tokio::spawn(async move { node.load_as(req, requester).await }).await??;
     let mut resp = (StatusCode::CREATED, axum::Json(info)).into_response();
     if let Ok(loc) = HeaderValue::from_str(&format!("/v1/apps/{name}")) {
         resp.headers_mut().insert(header::LOCATION, loc);
@@ -108,13 +146,19 @@ pub(crate) async fn get(
 }
 
 /// `DELETE /v1/apps/{name}` → `{"name", "code_hash", "index"}` (the unload record's index).
+/// Only the app's owner or the admin key (or anyone, for an ownerless app on a server
+/// without an admin key).
 pub(crate) async fn unload(
     State(s): State<ServerState>,
     Path(name): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     check_name(&name)?;
+    let requester = crate::auth::requester(&headers, target(&uri))?;
     let node = s.node.clone();
-    let (info, index) = tokio::spawn(async move { node.unload(&name).await }).await??;
+    let (info, index) =
+        tokio::spawn(async move { node.unload_as(&name, requester).await }).await??;
     Ok(axum::Json(serde_json::json!({
         "name": info.name,
         "code_hash": info.code_hash,
@@ -141,10 +185,35 @@ mod tests {
         assert_eq!(l.max_memory_bytes, d.max_memory_bytes);
         assert_eq!(l.max_output_bytes, d.max_output_bytes);
         let q = LoadQuery {
-            policy: Some(CallPolicy::Signed),
+            policy: Some("signed".into()),
             ..Default::default()
         };
         assert_eq!(q.limits(&d), None, "policy alone is not a limit");
+        assert_eq!(q.policy().unwrap(), CallPolicy::Signed);
+    }
+
+    #[test]
+    fn policies_from_the_query() {
+        let q = |policy: Option<&str>, allow: Option<&str>| LoadQuery {
+            policy: policy.map(str::to_string),
+            allow: allow.map(str::to_string),
+            ..Default::default()
+        };
+        assert_eq!(q(None, None).policy().unwrap(), CallPolicy::Anonymous);
+        assert_eq!(
+            q(Some("allow_list"), Some("aa, bb")).policy().unwrap(),
+            CallPolicy::AllowList(vec!["aa".into(), "bb".into()])
+        );
+        for (p, a) in [
+            (Some("allow_list"), None),
+            (Some("allow_list"), Some(" , ")),
+            (Some("signed"), Some("aa")),
+            (None, Some("aa")),
+            (Some("owner"), None),
+        ] {
+            let e = q(p, a).policy().unwrap_err();
+            assert_eq!(e.code, "bad_query", "{p:?} {a:?}");
+        }
     }
 
     #[test]

@@ -9,11 +9,10 @@ use crate::apps::check_name;
 use crate::error::{ApiError, json_response};
 use crate::extract::{JsonBody, Path};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use ledgervm_node::record::Outcome;
 use ledgervm_node::{CallInput, CallResult, Node};
-use ledgervm_runtime::state::Caller;
 use ledgervm_runtime::value::Value;
 use serde::Deserialize;
 
@@ -50,6 +49,10 @@ pub fn call_json(res: &CallResult) -> (StatusCode, serde_json::Value) {
         "fuel": res.fuel,
         "receipt": res.receipt,
     });
+    if let Some(id) = &res.caller {
+        // Loud on purpose: a `--debug` user id is a claim, not an identity.
+        body["caller"] = serde_json::json!({"id": id, "authenticated": res.authenticated});
+    }
     if !res.stdout.is_empty() {
         body["stdout"] = String::from_utf8_lossy(&res.stdout).into_owned().into();
     }
@@ -63,19 +66,22 @@ pub fn call_json(res: &CallResult) -> (StatusCode, serde_json::Value) {
     }
 }
 
-/// `POST /v1/apps/{name}/calls/{func}`.
+/// `POST /v1/apps/{name}/calls/{func}`; signed with the `X-Ledgervm-*` headers
+/// ([`crate::auth`]) or anonymous.
 pub(crate) async fn call(
     State(s): State<ServerState>,
     Path((app, func)): Path<(String, String)>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<CallBody>,
 ) -> Result<Response, ApiError> {
     check_name(&app)?;
+    let requester = crate::auth::requester(&headers, None)?;
     let args = decode_args(body.args)?;
     let input = CallInput {
         app,
         func,
         args,
-        caller: Caller::anonymous(),
+        requester,
     };
     let res = run_call(&s.node, input).await?;
     let (status, body) = call_json(&res);
@@ -114,6 +120,8 @@ mod tests {
                 blob: None,
                 proof: "p".into(),
             },
+            caller: None,
+            authenticated: false,
         }
     }
 

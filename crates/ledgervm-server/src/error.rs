@@ -114,7 +114,9 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -200,7 +202,9 @@ mod tests {
         let kinds = [
             ErrorKind::BadRequest,
             ErrorKind::NotFound,
+            ErrorKind::Unauthorized,
             ErrorKind::Forbidden,
+            ErrorKind::Conflict,
             ErrorKind::Unavailable,
             ErrorKind::TooLarge,
             ErrorKind::Internal,

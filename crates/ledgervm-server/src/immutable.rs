@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ledgervm_node::CallInput;
 use ledgervm_node::record::Outcome;
-use ledgervm_runtime::state::Caller;
+use ledgervm_node::Requester;
 use ledgervm_runtime::value::{FuncType, Value, parse_plain};
 
 /// Splits the query into the function name and the argument words, in order.
@@ -117,7 +117,7 @@ pub(crate) async fn immutable(
             app,
             func,
             args,
-            caller: Caller::anonymous(),
+            requester: Requester::Anonymous,
         },
     )
     .await?;

@@ -79,6 +79,29 @@ fn index_param() -> Value {
     )
 }
 
+fn header_param(name: &str, desc: &str) -> Value {
+    json!({"name": name, "in": "header", "required": false, "schema": {"type": "string"}, "description": desc})
+}
+
+/// The `X-Ledgervm-*` request headers (docs/AUTH.md); `call` adds the code hash.
+fn auth_headers(call: bool) -> Vec<Value> {
+    let mut v = vec![
+        header_param("X-Ledgervm-Key", "Signer's Ed25519 public key, 64 lowercase hex digits"),
+        header_param("X-Ledgervm-Signature", "Ed25519 signature, 128 lowercase hex digits, over the             ledgervm/call/v1 (calls) or ledgervm/request/v1 (load/unload) payload"),
+        header_param("X-Ledgervm-Nonce", "1-64 of A-Za-z0-9_-, never reused by a key within the skew window"),
+        header_param("X-Ledgervm-Timestamp", "Signer's clock, ms since the Unix epoch; within the server's skew"),
+        header_param("X-Ledgervm-User", "Plain user id, accepted only by a --debug server (unauthenticated)"),
+    ];
+    if call {
+        v.push(header_param("X-Ledgervm-Code-Hash", "Code hash the call was signed for (else 409 auth.code_changed)"));
+    }
+    v
+}
+
+/// The auth refusals, by status.
+const AUTH_400: &str = "auth.malformed: incomplete or ill-formed X-Ledgervm-* headers";
+const AUTH_401: &str = "auth.signature_required, auth.bad_signature, auth.stale_timestamp,     auth.future_timestamp or auth.replayed_nonce";
+
 fn u64_schema() -> Value {
     json!({"type": "integer", "minimum": 0})
 }
@@ -95,26 +118,32 @@ fn common_errors(mut responses: Value, extra: &[(&str, &str)]) -> Value {
 
 pub(crate) fn load_app(opts: &ServerOptions) -> Op {
     let limit = |name: &str, desc: &str| query_param(name, false, u64_schema(), desc);
+    let mut params = vec![
+        app_name(),
+        limit("fuel", "Fuel per call"),
+        limit("max_memory_bytes", "Linear memory cap per call"),
+        limit("max_table_elements", "Table size cap"),
+        limit("max_output_bytes", "Cap per output stream"),
+        limit("deadline_ms", "Wall-clock deadline per call, ms"),
+        query_param("policy", false, json!({"enum": ["anonymous", "signed", "allow_list"]}), "Who may call"),
+        query_param("allow", false, json!({"type": "string"}), "For allow_list: comma-separated public keys"),
+    ];
+    params.extend(auth_headers(false));
     json!({
         "operationId": "loadApp",
         "summary": "Load an app (or a new version under the same name)",
-        "description": format!("Appends an app.load record. Body limit {} bytes.", opts.module_limit),
-        "parameters": [
-            app_name(),
-            limit("fuel", "Fuel per call"),
-            limit("max_memory_bytes", "Linear memory cap per call"),
-            limit("max_table_elements", "Table size cap"),
-            limit("max_output_bytes", "Cap per output stream"),
-            limit("deadline_ms", "Wall-clock deadline per call, ms"),
-            query_param("policy", false, json!({"enum": ["anonymous", "signed"]}), "Who may call"),
-        ],
+        "description": format!("Appends an app.load record. Body limit {} bytes. A signed request             makes its key the owner; over an existing name only the owner or the admin key may load.",
+            opts.module_limit),
+        "parameters": params,
         "requestBody": {"required": true, "content": {
             "application/wasm": {"schema": {"type": "string", "format": "binary"}},
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
             "text/plain": {"schema": {"type": "string", "description": "WAT text"}},
         }},
         "responses": common_errors(json!({"201": ok("Loaded; the app.load record is durable", r("AppInfo"))}), &[
-            ("400", "invalid name, bad module, invalid limits or bad query"),
+            ("400", "invalid name, bad module, invalid limits, bad query or auth.malformed"),
+            ("401", AUTH_401),
+            ("403", "auth.not_owner or auth.debug_disabled"),
             ("413", "module too large"),
             ("415", "unsupported content type"),
         ]),
@@ -147,22 +176,29 @@ pub(crate) fn unload_app() -> Op {
     json!({
         "operationId": "unloadApp",
         "summary": "Unload an app (appends app.unload; history stays)",
-        "parameters": [app_name()],
+        "description": "Only the app's owner or the admin key (anyone, for an app loaded             anonymously on a server without an admin key).",
+        "parameters": std::iter::once(app_name()).chain(auth_headers(false)).collect::<Vec<_>>(),
         "responses": common_errors(json!({"200": ok("Unloaded", json!({
             "type": "object", "required": ["name", "code_hash", "index"],
             "properties": {"name": {"type": "string"}, "code_hash": {"type": "string"},
                 "index": {"type": "integer", "description": "index of the app.unload record"}},
-        }))}), &[("400", "invalid name"), ("404", "app_not_found")]),
+        }))}), &[("400", "invalid name or auth.malformed"), ("401", AUTH_401),
+            ("403", "auth.not_owner or auth.debug_disabled"), ("404", "app_not_found")]),
     })
 }
 
 pub(crate) fn call(opts: &ServerOptions) -> Op {
+    let mut call_params = vec![
+        app_name(),
+        path_param("func", json!({"type": "string"}), "Export name"),
+    ];
+    call_params.extend(auth_headers(true));
     json!({
         "operationId": "callApp",
         "summary": "Call an export; answers once the call record is durable",
         "description": format!("Body limit {} bytes. A guest failure is recorded and answered with 422 \
             and a receipt.", opts.body_limit),
-        "parameters": [app_name(), path_param("func", json!({"type": "string"}), "Export name")],
+        "parameters": call_params,
         "requestBody": {"required": true, "content": json_content(json!({
             "type": "object", "additionalProperties": false,
             "properties": {"args": {"type": "array", "items": r("TypedValue")}},
@@ -171,9 +207,11 @@ pub(crate) fn call(opts: &ServerOptions) -> Op {
             "200": ok("The call returned", r("CallResponse")),
             "422": ok("The guest failed; the failure is recorded", r("CallFailure")),
         }), &[
-            ("400", "bad JSON, bad typed value or invalid name"),
-            ("403", "the app only accepts signed calls"),
+            ("400", "bad JSON, bad typed value, invalid name or auth.malformed"),
+            ("401", AUTH_401),
+            ("403", "auth.not_allowed (allow-list) or auth.debug_disabled"),
             ("404", "app_not_found"),
+            ("409", "auth.code_changed: signed for another code version"),
             ("413", "body too large"),
             ("415", "not application/json"),
         ]),
@@ -331,7 +369,9 @@ fn schemas() -> Value {
                 "exports": {"type": "array", "items": {"type": "object", "required": ["name", "type"],
                     "properties": {"name": s("string"), "type": s("object")}}},
                 "index": s("integer"), "size": s("integer"), "limits": r("Limits"),
-                "policy": {"enum": ["anonymous", "signed"]}}},
+                "policy": {"oneOf": [{"enum": ["anonymous", "signed"]}, {"type": "object",
+                    "required": ["allow_list"], "properties": {"allow_list": {"type": "array", "items": s("string")}}}]},
+                "owner": {"type": "string", "description": "caller id that loaded it (absent: anonymous)"}}},
         "Outcome": {"oneOf": [
             {"type": "object", "required": ["ok"], "properties": {"ok": {"type": "array", "items": r("TypedValue")}}},
             {"type": "object", "required": ["err"], "properties": {"err": {"type": "object",
@@ -345,7 +385,8 @@ fn schemas() -> Value {
             "proof": {"type": "string", "description": "C2SP tlog-proof text"}}},
         "CallResponse": {"type": "object", "required": ["result", "index", "fuel", "receipt"], "properties": {
             "result": r("Outcome"), "index": s("integer"), "fuel": s("integer"),
-            "stdout": s("string"), "receipt": r("Receipt")}},
+            "stdout": s("string"), "receipt": r("Receipt"),
+            "caller": {"type": "object", "description": "present for identified callers; authenticated                 is false for --debug user ids", "properties": {"id": s("string"), "authenticated": s("boolean")}}}},
         "CallFailure": {"allOf": [r("CallResponse"), {"type": "object", "required": ["code", "message"],
             "properties": {"code": s("string"), "message": s("string")}}]},
         "Record": {"type": "object", "required": ["kind"], "properties": {

@@ -45,6 +45,9 @@ pub struct Remote {
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Sign calls, loads and unloads with this caller key (made by `ledgervm keygen`).
+    #[arg(long, global = true, env = "LEDGERVM_KEY")]
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -67,7 +70,7 @@ enum Command {
     Verify(cmd::verify::VerifyArgs),
     /// Receipts: `receipt verify FILE --vkey ...` checks one offline.
     Receipt(cmd::verify::ReceiptArgs),
-    /// Make an Ed25519 key pair for signing calls.
+    /// Make an Ed25519 caller key for signing calls, loads and unloads (`--key FILE`).
     Keygen(cmd::keygen::KeygenArgs),
     /// Measure the hot path: in-process calls, durable HTTP calls, latency, audit replay.
     Bench(cmd::bench::BenchArgs),

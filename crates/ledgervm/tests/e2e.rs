@@ -33,9 +33,14 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Server {
+        Server::start_with(data, &[])
+    }
+
+    fn start_with(data: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -120,6 +125,60 @@ fn ok(out: Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// `ledgervm keygen -o PATH --json` → the public key.
+fn keygen(path: &Path) -> String {
+    let out = ok(Command::new(bin())
+        .args(["keygen", "--json", "-o"])
+        .arg(path)
+        .output()
+        .unwrap());
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["public_key"].as_str().unwrap().to_string()
+}
+
+fn fails_with(out: Output, code: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected {code}, it succeeded");
+    assert!(stderr.contains(code), "expected {code}: {stderr}");
+}
+
+#[test]
+fn keygen_keys_sign_deploy_call_and_unload() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, trust) = (tmp.path().join("data"), tmp.path().join("trust"));
+    let key = |n: &str| tmp.path().join(format!("{n}.key"));
+    let (admin_pub, alice_pub) = (keygen(&key("admin")), keygen(&key("alice")));
+    keygen(&key("bob"));
+    let server = Server::start_with(&data, &["--admin-key", &admin_pub]);
+    let sum = guests().join("sum.wasm");
+    let sum = sum.to_str().unwrap();
+    let with = |n: &str, args: &[&str]| {
+        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        v.extend(["--key".to_string(), key(n).to_str().unwrap().to_string()]);
+        cli(&server, &trust, &v.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+
+    fails_with(cli(&server, &trust, &["deploy", sum]), "auth.signature_required");
+    let out = ok(with("alice", &["deploy", sum, "--signed-only", "--json"]));
+    let info: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(info["owner"], alice_pub.as_str());
+    fails_with(
+        cli(&server, &trust, &["call", "sum.wasm", "Sum", "5", "7"]),
+        "auth.signature_required",
+    );
+    assert_eq!(ok(with("bob", &["call", "sum.wasm", "Sum", "5", "7"])).trim(), "12");
+    fails_with(with("bob", &["unload", "sum.wasm"]), "auth.not_owner");
+    let audit = ok(Command::new(bin())
+        .args(["verify", &server.url, "--vkey", &server.vkey, "--json"])
+        .output()
+        .unwrap());
+    let report: serde_json::Value = serde_json::from_str(&audit).unwrap();
+    assert_eq!(report["first_divergence"], serde_json::Value::Null, "{report}");
+    assert_eq!(report["signed_requests"], 2, "the load and the call: {report}");
+    ok(with("admin", &["unload", "sum.wasm"]));
+    server.stop();
 }
 
 #[test]

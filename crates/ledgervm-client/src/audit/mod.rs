@@ -25,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+mod callers;
 mod replay;
 mod source;
 
@@ -104,6 +105,8 @@ pub enum DivergenceKind {
     WriteSet,
     /// The oracle answers consumed differ from those recorded.
     Transcript,
+    /// A stored caller signature does not verify, or a caller id has no proof.
+    CallerAuth,
 }
 
 impl std::fmt::Display for DivergenceKind {
@@ -160,6 +163,10 @@ pub struct AuditReport {
     pub first_divergence: Option<Divergence>,
     /// Seconds spent replaying.
     pub replay_seconds: f64,
+    /// Calls, loads and unloads whose stored Ed25519 signature verified.
+    pub signed_requests: u64,
+    /// Calls by `--debug` user ids, recorded as unauthenticated (not proof of anything).
+    pub unauthenticated_calls: u64,
 }
 
 impl AuditReport {
@@ -523,6 +530,8 @@ pub async fn audit(
         engine_mismatches: Vec::new(),
         first_divergence: None,
         replay_seconds: 0.0,
+        signed_requests: 0,
+        unauthenticated_calls: 0,
     };
     if opts.replay {
         let runtime = Runtime::new(opts.runtime.clone())
@@ -540,7 +549,8 @@ pub async fn audit(
             ProgressStyle::with_template("replay {bar:40} {pos}/{len} calls  {per_sec}  eta {eta}")
                 .expect("static template"),
         );
-        let mut replayer = replay::Replayer::new(runtime, &source, bar.clone());
+        let mut replayer =
+            replay::Replayer::new(runtime, &source, bar.clone(), key.origin().to_string());
         replayer.first = first.take();
         let start = Instant::now();
         for (i, record) in records.into_iter().enumerate() {
@@ -556,6 +566,8 @@ pub async fn audit(
         report.replay_seconds = start.elapsed().as_secs_f64();
         report.calls_replayed = replayer.calls_replayed;
         report.calls_skipped = replayer.calls_skipped;
+        report.signed_requests = replayer.signed_requests;
+        report.unauthenticated_calls = replayer.unauthenticated_calls;
         report.engine_mismatches = replayer.engine_mismatches;
     }
     report.first_divergence = first;

@@ -13,6 +13,7 @@
 //! would have stopped at. Snapshots are shared while no write intervenes and copied on
 //! write otherwise.
 
+use super::callers::Proof;
 use super::source::Source;
 use super::{Divergence, DivergenceKind, EngineMismatch};
 use crate::error::ClientError;
@@ -55,6 +56,10 @@ pub(crate) struct Replayer<'a> {
     pub(crate) calls_replayed: u64,
     pub(crate) calls_skipped: u64,
     pub(crate) engine_mismatches: Vec<EngineMismatch>,
+    /// The log's origin, which caller signatures bind to.
+    origin: String,
+    pub(crate) signed_requests: u64,
+    pub(crate) unauthenticated_calls: u64,
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {
@@ -136,7 +141,12 @@ async fn replay_call(
 }
 
 impl<'a> Replayer<'a> {
-    pub(crate) fn new(runtime: Runtime, source: &'a Source, progress: ProgressBar) -> Replayer<'a> {
+    pub(crate) fn new(
+        runtime: Runtime,
+        source: &'a Source,
+        progress: ProgressBar,
+        origin: String,
+    ) -> Replayer<'a> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Replayer {
             runtime,
@@ -150,6 +160,9 @@ impl<'a> Replayer<'a> {
             calls_replayed: 0,
             calls_skipped: 0,
             engine_mismatches: Vec::new(),
+            origin,
+            signed_requests: 0,
+            unauthenticated_calls: 0,
         }
     }
 
@@ -180,6 +193,17 @@ impl<'a> Replayer<'a> {
     /// Applies record `index`. Divergences land in [`Replayer::first`]; a call may still
     /// be running when this returns.
     pub(crate) async fn step(&mut self, index: u64, record: Record) -> Result<(), ClientError> {
+        // Who asked is checked before what happened: a forged caller is a divergence even
+        // when the call itself replays identically.
+        match super::callers::check(&self.origin, &record) {
+            Proof::Anonymous => {}
+            Proof::Signed => self.signed_requests += 1,
+            Proof::Unauthenticated => self.unauthenticated_calls += 1,
+            Proof::Broken(expected, got) => {
+                self.found(diverged(index, DivergenceKind::CallerAuth, expected, got));
+                return Ok(());
+            }
+        }
         match record {
             Record::Config(_) | Record::Blob(_) => Ok(()),
             Record::Load(load) => {

@@ -35,7 +35,19 @@ fn call() -> CallRecord {
                 value: None,
             },
         ],
+        auth: None,
     }
+}
+
+fn signed(target: Option<&str>) -> CallerAuth {
+    CallerAuth::Ed25519(crate::signing::Ed25519Auth {
+        key: "12".repeat(32),
+        signature: "34".repeat(64),
+        nonce: "n1".into(),
+        timestamp_ms: 1_700_000_000_000,
+        target: target.map(str::to_string),
+        body_sha256: target.map(|_| "56".repeat(32)),
+    })
 }
 
 fn samples() -> Vec<Record> {
@@ -61,12 +73,40 @@ fn samples() -> Vec<Record> {
             limits: Limits::default(),
             policy: CallPolicy::Anonymous,
             engine: engine(),
+            owner: None,
+            auth: None,
+        }),
+        Record::Load(Load {
+            name: "owned".into(),
+            code_hash: "ab".repeat(32),
+            cid: "bafk".into(),
+            size: 10,
+            app_kind: AppKind::CoreModule,
+            exports: vec![],
+            limits: Limits::default(),
+            policy: CallPolicy::AllowList(vec!["12".repeat(32)]),
+            engine: engine(),
+            owner: Some("12".repeat(32)),
+            auth: Some(signed(Some("/v1/apps/owned?policy=allow_list"))),
         }),
         Record::Unload(Unload {
             name: "sum.wasm".into(),
             code_hash: "ab".repeat(32),
             load_index: 1,
+            auth: None,
         }),
+        Record::Call(Box::new(CallRecord {
+            caller: Caller::with_id("12".repeat(32)),
+            auth: Some(signed(None)),
+            ..call()
+        })),
+        Record::Call(Box::new(CallRecord {
+            caller: Caller::with_id("debug:alice"),
+            auth: Some(CallerAuth::Debug(crate::signing::DebugAuth {
+                user: "alice".into(),
+            })),
+            ..call()
+        })),
         Record::Call(Box::new(call())),
         Record::Call(Box::new(CallRecord {
             outcome: Outcome::Err(CallError::Deadline { fuel_consumed: 9 }),
@@ -121,6 +161,7 @@ fn rejects_other_versions_unknown_fields_and_non_canonical_bytes() {
         name: "a".into(),
         code_hash: "ab".repeat(32),
         load_index: 3,
+        auth: None,
     })
     .encode()
     .unwrap();

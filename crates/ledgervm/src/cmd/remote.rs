@@ -4,7 +4,7 @@
 
 use crate::Remote;
 use anyhow::{Context, bail};
-use ledgervm_client::{Client, KeyPin, LoadOptions, TrustStore};
+use ledgervm_client::{CallerKey, Client, KeyPin, LoadOptions, TrustStore};
 use ledgervm_node::record::{CallPolicy, Outcome};
 use ledgervm_runtime::value::{Value, parse_plain};
 use std::path::PathBuf;
@@ -20,7 +20,11 @@ pub fn client(remote: &Remote) -> anyhow::Result<Client> {
         Some(v) => KeyPin::Vkey(v.clone()),
         None => KeyPin::TrustOnFirstUse,
     };
-    Ok(Client::new(&remote.server, trust, pin)?)
+    let client = Client::new(&remote.server, trust, pin)?;
+    if let Some(path) = &remote.key {
+        client.set_caller_key(CallerKey::from_file(path)?);
+    }
+    Ok(client)
 }
 
 /// Arguments of `ledgervm deploy`.
@@ -41,8 +45,11 @@ pub struct DeployArgs {
     #[arg(long)]
     pub deadline_ms: Option<u64>,
     /// Only accept signed calls.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "allow")]
     pub signed_only: bool,
+    /// Only accept calls signed by this key (64 hex digits); repeat for more keys.
+    #[arg(long, value_name = "PUBKEY")]
+    pub allow: Vec<String>,
     #[command(flatten)]
     pub remote: Remote,
 }
@@ -63,7 +70,11 @@ pub async fn deploy(a: DeployArgs) -> anyhow::Result<()> {
         fuel: a.fuel,
         max_memory_bytes: a.max_memory_bytes,
         deadline_ms: a.deadline_ms,
-        policy: a.signed_only.then_some(CallPolicy::Signed),
+        policy: if !a.allow.is_empty() {
+            Some(CallPolicy::AllowList(a.allow.clone()))
+        } else {
+            a.signed_only.then_some(CallPolicy::Signed)
+        },
         ..Default::default()
     };
     let info = client(&a.remote)?.load(&name, &module, &opts).await?;
@@ -71,6 +82,9 @@ pub async fn deploy(a: DeployArgs) -> anyhow::Result<()> {
         return super::print_json(&info);
     }
     println!("loaded {} at index {}", info.name, info.index);
+    if let Some(owner) = &info.owner {
+        println!("  owner     {owner}");
+    }
     println!("  code hash {}", info.code_hash);
     println!("  cid       {}", info.cid);
     for e in &info.exports {

@@ -31,6 +31,17 @@ pub struct ServeArgs {
     /// Where `demo` finds the sample apps (built by scripts/build-guests).
     #[arg(long, env = "LEDGERVM_GUESTS_DIR", default_value = "guests/out")]
     pub guests: PathBuf,
+    /// The operator's Ed25519 public key (64 hex digits, as `ledgervm keygen` prints):
+    /// may replace and unload any app; anonymous loads are then refused.
+    #[arg(long, env = "LEDGERVM_ADMIN_KEY", value_name = "PUBKEY")]
+    pub admin_key: Option<String>,
+    /// Development only: accept plain user ids (`X-Ledgervm-User: alice`) without any
+    /// authentication. Recorded as unauthenticated; every answer says so.
+    #[arg(long)]
+    pub debug: bool,
+    /// How far a signed request's timestamp may be from this server's clock.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub max_skew_secs: u64,
 }
 
 /// The sample apps `demo` loads: (app name, file in the guests dir).
@@ -44,6 +55,11 @@ const SAMPLES: &[(&str, &str)] = &[
 pub async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
     let mut opts = NodeOptions::new(&args.data);
     opts.origin = args.origin.clone();
+    opts.auth = ledgervm_node::AuthOptions {
+        admin_key: args.admin_key.clone(),
+        debug: args.debug,
+        max_skew: std::time::Duration::from_secs(args.max_skew_secs),
+    };
     let node = Node::open(opts)
         .await
         .with_context(|| format!("opening data directory {}", args.data.display()))?;
@@ -54,10 +70,28 @@ pub async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let base = format!("http://{}", handle.local_addr());
+    if args.debug {
+        // Loud on purpose: this mode accepts identities nobody proved.
+        let bar = "!".repeat(78);
+        for line in [
+            bar.as_str(),
+            "!! DEBUG MODE: plain user ids (X-Ledgervm-User) are accepted WITHOUT any",
+            "!! authentication. They are recorded as unauthenticated, and every answer",
+            "!! carries an x-ledgervm-debug header. Never run this for real users.",
+            bar.as_str(),
+        ] {
+            println!("{line}");
+            eprintln!("{line}");
+        }
+    }
     println!("ledgervm serving {base}");
     println!("  data    {}", args.data.display());
     println!("  log     {} ({} entries)", node.origin(), node.size());
     println!("  vkey    {}", node.vkey());
+    match &args.admin_key {
+        Some(k) => println!("  admin   {k}"),
+        None => println!("  admin   none (anyone may load; ownerless apps may be unloaded by anyone)"),
+    }
     println!(
         "  engine  wasmtime {} / {}",
         node.engine().wasmtime_version,

@@ -65,6 +65,10 @@ pub async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
             report.calls_per_second(),
             report.calls_skipped
         );
+        println!(
+            "callers       {} signed request(s) verified, {} unauthenticated --debug call(s)",
+            report.signed_requests, report.unauthenticated_calls
+        );
         for m in &report.engine_mismatches {
             println!(
                 "engine        {} (entry {}) was loaded by another engine: {:?}",
