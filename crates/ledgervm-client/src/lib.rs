@@ -19,6 +19,7 @@
 pub mod audit;
 pub mod error;
 pub mod http;
+pub mod kv;
 pub mod trust;
 pub mod verify;
 

@@ -9,16 +9,24 @@
 //! * [`ids`] — code hashes, CIDv1 and app-name rules. Pure.
 //! * [`blobs`] — the content-addressed blob store (modules, oversized records).
 //! * [`registry`] and [`state`] — loaded apps, their locks and per-call state overlays.
+//! * [`kv`] — the persistent, encrypted per-app store (redb) and sealed app keys.
+//! * [`digest`] — the LtHash state digest records carry. Pure.
+//! * [`secret`] and [`private`] — app keys, AES-256-GCM sealing, private call records.
+//!   Pure.
 //!
 //! This crate knows nothing of HTTP: transports live in `ledgervm-server`.
 
 pub mod blobs;
+pub mod digest;
 pub mod error;
 pub mod ids;
+pub mod kv;
 pub mod node;
+pub mod private;
 pub mod receipt;
 pub mod record;
 pub mod registry;
+pub mod secret;
 pub mod state;
 
 pub use error::{ErrorKind, NodeError};

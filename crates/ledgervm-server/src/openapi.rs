@@ -107,6 +107,11 @@ pub(crate) fn load_app(opts: &ServerOptions) -> Op {
             limit("max_output_bytes", "Cap per output stream"),
             limit("deadline_ms", "Wall-clock deadline per call, ms"),
             query_param("policy", false, json!({"enum": ["anonymous", "signed"]}), "Who may call"),
+            query_param("private", false, json!({"type": "boolean"}), "Seal call payloads in the log under the app key"),
+            limit("max_keys", "Most keys the app's state may hold"),
+            {"name": crate::apps::ENCRYPTION_KEY_HEADER, "in": "header", "required": false,
+             "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+             "description": "Owner-supplied app key (BYOK), 32 bytes hex; without it the node generates one"},
         ],
         "requestBody": {"required": true, "content": {
             "application/wasm": {"schema": {"type": "string", "format": "binary"}},
@@ -139,6 +144,20 @@ pub(crate) fn get_app() -> Op {
         "parameters": [app_name()],
         "responses": common_errors(json!({"200": ok("The app", r("AppInfo"))}), &[
             ("400", "invalid name"), ("404", "app_not_found"),
+        ]),
+    })
+}
+
+pub(crate) fn kv_get() -> Op {
+    json!({
+        "operationId": "getAppKv",
+        "summary": "Read a key of an app's state, with the record that wrote it and its receipt",
+        "parameters": [app_name(),
+            {"name": "key", "in": "path", "required": true, "schema": {"type": "string"},
+             "description": "the key, as the UTF-8 bytes of the path segment"}],
+        "responses": common_errors(json!({"200": ok("The value", r("KvValue"))}), &[
+            ("400", "invalid name"), ("403", "forbidden (private app)"),
+            ("404", "app_not_found or kv_key_not_found"),
         ]),
     })
 }
@@ -324,14 +343,23 @@ fn schemas() -> Value {
             "fuel": s("integer"), "max_memory_bytes": s("integer"), "max_table_elements": s("integer"),
             "max_output_bytes": s("integer"), "deadline": {"type": "integer", "description": "ms"}}},
         "AppInfo": {"type": "object",
-            "required": ["name", "code_hash", "cid", "app_kind", "exports", "index", "size", "limits", "policy"],
+            "required": ["name", "code_hash", "cid", "app_kind", "exports", "index", "size", "limits", "policy",
+                "key_source", "key_id", "private", "max_keys"],
             "properties": {
                 "name": s("string"), "code_hash": s("string"), "cid": s("string"),
                 "app_kind": {"enum": ["core_module", "component"]},
                 "exports": {"type": "array", "items": {"type": "object", "required": ["name", "type"],
                     "properties": {"name": s("string"), "type": s("object")}}},
                 "index": s("integer"), "size": s("integer"), "limits": r("Limits"),
-                "policy": {"enum": ["anonymous", "signed"]}}},
+                "policy": {"enum": ["anonymous", "signed"]},
+                "key_source": {"enum": ["generated", "byok"]},
+                "key_id": {"type": "string", "description": "public id of the app key (SHA-256 based), never the key"},
+                "private": s("boolean"), "max_keys": s("integer")}},
+        "KvValue": {"type": "object", "required": ["app", "key", "value", "index", "receipt"], "properties": {
+            "app": s("string"), "key": {"type": "string", "description": "lowercase hex"},
+            "value": {"type": "string", "description": "lowercase hex"},
+            "index": {"type": "integer", "description": "index of the call record that wrote the value"},
+            "receipt": r("Receipt")}},
         "Outcome": {"oneOf": [
             {"type": "object", "required": ["ok"], "properties": {"ok": {"type": "array", "items": r("TypedValue")}}},
             {"type": "object", "required": ["err"], "properties": {"err": {"type": "object",
