@@ -277,7 +277,7 @@ impl Client {
             .map_err(|e| ClientError::Protocol(format!("bad JSON answer: {e}")))
     }
 
-    async fn get_json<T: DeserializeOwned>(
+    pub(crate) async fn get_json<T: DeserializeOwned>(
         &self,
         segments: &[&str],
         query: &[(&str, String)],
@@ -314,7 +314,7 @@ impl Client {
 
     /// Verifies a receipt for entry `index` and checks its checkpoint against the
     /// trusted state.
-    async fn accept_receipt(
+    pub(crate) async fn accept_receipt(
         &self,
         receipt: &Receipt,
         index: u64,

@@ -22,6 +22,7 @@ pub mod audit;
 pub mod error;
 pub mod http;
 pub mod signing;
+pub mod kv;
 pub mod trust;
 pub mod verify;
 

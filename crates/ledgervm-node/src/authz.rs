@@ -329,6 +329,10 @@ mod tests {
             limits: Limits::default(),
             policy,
             owner: owner.map(str::to_string),
+            key_source: crate::secret::KeySource::Generated,
+            key_id: "77".repeat(32),
+            private: false,
+            max_keys: 1000,
         }
     }
 

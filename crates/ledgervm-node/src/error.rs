@@ -54,6 +54,18 @@ pub enum NodeError {
     /// Authentication or authorization failed; the code says exactly why.
     #[error(transparent)]
     Auth(#[from] crate::signing::AuthError),
+    /// An encryption key was malformed, or does not match the loaded app's key.
+    /// The message never contains key material.
+    #[error("invalid encryption key: {0}")]
+    InvalidKey(String),
+    /// The app's state has no such key (or no durable record vouches for it yet).
+    #[error("app {app:?} has no key {key:?}")]
+    KvKeyNotFound {
+        /// App name.
+        app: String,
+        /// The key, lossily as text.
+        key: String,
+    },
     /// Stored data failed verification (tampering or disk corruption).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -75,6 +87,8 @@ impl NodeError {
             NodeError::LogUnavailable(_) => "log_unavailable",
             NodeError::Forbidden(_) => "forbidden",
             NodeError::Auth(e) => e.code(),
+            NodeError::InvalidKey(_) => "invalid_encryption_key",
+            NodeError::KvKeyNotFound { .. } => "kv_key_not_found",
             NodeError::Corrupt(_) => "corrupt_data",
             NodeError::Internal(_) => "internal",
         }
@@ -87,7 +101,8 @@ impl NodeError {
             NodeError::InvalidName(_) | NodeError::BadModule(_) | NodeError::InvalidLimits(_) => {
                 ErrorKind::BadRequest
             }
-            NodeError::OutOfRange(_) => ErrorKind::BadRequest,
+            NodeError::OutOfRange(_) | NodeError::InvalidKey(_) => ErrorKind::BadRequest,
+            NodeError::KvKeyNotFound { .. } => ErrorKind::NotFound,
             NodeError::AppNotFound(_) | NodeError::BlobNotFound(_) => ErrorKind::NotFound,
             NodeError::Forbidden(_) => ErrorKind::Forbidden,
             NodeError::Auth(e) => {

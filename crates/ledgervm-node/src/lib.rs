@@ -12,19 +12,27 @@
 //! * [`signing`] — what callers sign and how it is checked. Pure.
 //! * [`nonces`] — the replay window. Pure.
 //! * [`authz`] — policies, ownership, the admin key and `--debug` users.
+//! * [`kv`] — the persistent, encrypted per-app store (redb) and sealed app keys.
+//! * [`digest`] — the LtHash state digest records carry. Pure.
+//! * [`secret`] and [`private`] — app keys, AES-256-GCM sealing, private call records.
+//!   Pure.
 //!
 //! This crate knows nothing of HTTP: transports live in `ledgervm-server`.
 
 pub mod authz;
 pub mod blobs;
+pub mod digest;
 pub mod error;
 pub mod ids;
+pub mod kv;
 pub mod node;
 pub mod nonces;
 pub mod receipt;
 pub mod record;
 pub mod registry;
 pub mod signing;
+pub mod private;
+pub mod secret;
 pub mod state;
 
 pub use authz::{AuthOptions, Requester, SignedRequest};

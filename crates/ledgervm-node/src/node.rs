@@ -6,15 +6,23 @@
 //! durable: [`Node::call`] returns only after the log's commit covers the record.
 
 use crate::authz::{AdminAsk, AuthOptions, Authorizer, Requester};
+mod kvops;
+mod recover;
+
+pub use kvops::KvValue;
+
 use crate::blobs::BlobStore;
 use crate::error::NodeError;
 use crate::ids::{cid_v1_raw, is_valid_app_name};
+use crate::kv::keys::KeyVault;
+use crate::kv::{DEFAULT_MAX_KEYS, KvStore};
 use crate::receipt::{RECEIPT_FORMAT, Receipt};
 use crate::record::{CallPolicy, CallRecord, Config, ExportInfo, Load, Outcome, Record, Unload};
 use crate::registry::{AppInfo, AppSlot, Registry};
-use crate::state::{self, AppState, Overlay};
+use crate::secret::{AppKey, KeySource};
+use crate::state::{self, Overlay, StateBase};
 use ledgervm_log::tlog_proof::TlogProof;
-use ledgervm_runtime::state::{MemoryState, SharedState};
+use ledgervm_runtime::state::SharedState;
 use ledgervm_runtime::value::Value;
 use ledgervm_runtime::{
     CallError, CallMode, CallRequest, EngineFingerprint, Limits, Runtime, RuntimeConfig,
@@ -39,6 +47,8 @@ pub struct NodeOptions {
     pub max_wait: Duration,
     /// Admin key, `--debug` users, timestamp skew.
     pub auth: AuthOptions,
+    /// Most keys per app when a load does not say.
+    pub max_keys: u64,
 }
 
 impl NodeOptions {
@@ -51,6 +61,7 @@ impl NodeOptions {
             max_batch: 256,
             max_wait: Duration::from_millis(2),
             auth: AuthOptions::default(),
+            max_keys: DEFAULT_MAX_KEYS,
         }
     }
 }
@@ -66,6 +77,28 @@ pub struct LoadRequest {
     pub limits: Option<Limits>,
     /// Who may call.
     pub policy: CallPolicy,
+    /// The owner's key for the app's state (BYOK); `None` generates one (or keeps the
+    /// key of the version already loaded under this name).
+    pub encryption_key: Option<AppKey>,
+    /// Seal call payloads in the log under the app's key.
+    pub private: bool,
+    /// Most keys the app's state may hold; `None` takes the node's default.
+    pub max_keys: Option<u64>,
+}
+
+impl LoadRequest {
+    /// A public app with default limits, policy and a generated key.
+    pub fn new(name: impl Into<String>, module: Vec<u8>) -> LoadRequest {
+        LoadRequest {
+            name: name.into(),
+            module,
+            limits: None,
+            policy: CallPolicy::default(),
+            encryption_key: None,
+            private: false,
+            max_keys: None,
+        }
+    }
 }
 
 /// What to call.
@@ -120,6 +153,10 @@ struct Inner {
     /// The log's origin: what caller signatures bind to.
     origin: String,
     authz: Authorizer,
+    /// App state (redb) and the sealed app keys.
+    kv: KvStore,
+    vault: KeyVault,
+    default_max_keys: u64,
 }
 
 type PendingAppend = std::pin::Pin<
@@ -206,6 +243,11 @@ impl Node {
             BlobStore::open(dir.join("blobs")).map_err(|e| NodeError::Internal(e.to_string()))?;
         let authz = Authorizer::new(opts.auth.clone())
             .map_err(|e| NodeError::Internal(format!("admin key: {e}")))?;
+        let state_dir = dir.join("state");
+        let vault = KeyVault::open(&state_dir)
+            .map_err(|e| NodeError::Internal(format!("{}: {e}", state_dir.display())))?;
+        let kv = KvStore::open(&state_dir.join("state.redb"))
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
         let node = Node {
             inner: Arc::new(Inner {
                 log,
@@ -218,6 +260,9 @@ impl Node {
                 vkey: vkey.clone(),
                 origin: origin.clone(),
                 authz,
+                kv,
+                vault,
+                default_max_keys: opts.max_keys,
             }),
         };
         if node.inner.log.size() == 0 {
@@ -231,63 +276,6 @@ impl Node {
             node.recover(&vkey).await?;
         }
         Ok(node)
-    }
-
-    /// Replays the log's records into the registry and app states.
-    async fn recover(&self, vkey: &str) -> Result<(), NodeError> {
-        let size = self.inner.log.size();
-        let mut states: std::collections::BTreeMap<String, AppState> = Default::default();
-        for index in 0..size {
-            let record = self.record(index)?;
-            match record {
-                Record::Config(c) if index == 0 => {
-                    if c.vkey != vkey {
-                        return Err(NodeError::Corrupt(format!(
-                            "entry 0 names log key {} but the key on disk is {vkey}",
-                            c.vkey
-                        )));
-                    }
-                }
-                Record::Load(load) => {
-                    self.inner.authz.remember(load.auth.as_ref());
-                    let module = self.blob(&load.code_hash)?;
-                    let state = states.entry(load.name.clone()).or_default().clone();
-                    let app = self.compile(module).await?;
-                    self.inner.registry.write().insert(AppSlot {
-                        info: AppInfo::from_load(&load, index),
-                        app,
-                        state,
-                        lock: Default::default(),
-                    });
-                }
-                Record::Unload(u) => {
-                    self.inner.authz.remember(u.auth.as_ref());
-                    self.inner.registry.write().remove(&u.name);
-                    states.remove(&u.name);
-                }
-                Record::Call(call) => {
-                    self.inner.authz.remember(call.auth.as_ref());
-                    if matches!(call.outcome, Outcome::Ok(_)) {
-                        let state = states.entry(call.app.clone()).or_default();
-                        state::apply(&mut state.lock(), &call.write_set);
-                    }
-                }
-                other => {
-                    return Err(NodeError::Corrupt(format!(
-                        "unexpected {} record at index {index}",
-                        other.kind()
-                    )));
-                }
-            }
-        }
-        // Nonces accepted before the restart are refused as replays until they go stale.
-        self.inner.authz.prune();
-        tracing::info!(
-            size,
-            apps = self.inner.registry.read().list().len(),
-            "recovered from log"
-        );
-        Ok(())
     }
 
     async fn compile(&self, module: Vec<u8>) -> Result<ledgervm_runtime::LoadedApp, NodeError> {
@@ -394,6 +382,12 @@ impl Node {
         limits
             .check_against(self.inner.runtime.config())
             .map_err(NodeError::InvalidLimits)?;
+        let max_keys = req.max_keys.unwrap_or(self.inner.default_max_keys);
+        if max_keys == 0 {
+            return Err(NodeError::InvalidLimits(
+                "max_keys must be at least 1".into(),
+            ));
+        }
         let module = ledgervm_runtime::app::to_binary(&req.module)?;
         crate::authz::check_policy(&req.policy)?;
         let app = self.compile(module.clone()).await?;
@@ -408,11 +402,33 @@ impl Node {
             existing: existing.as_ref(),
         };
         let (owner, auth) = self.inner.authz.authorize_admin(&ask, &requester)?;
+        let current = self.inner.registry.read().get(&req.name);
+        // A new version keeps the loaded version's key (and so its state); a BYOK key
+        // given for a loaded app must be that key.
+        let (key, key_source) = match (req.encryption_key, &current) {
+            (Some(k), Some(slot)) if k.key_id() != slot.info.key_id => {
+                return Err(NodeError::InvalidKey(format!(
+                    "app {:?} is loaded under another key; unload it to change keys",
+                    req.name
+                )));
+            }
+            (Some(_), Some(slot)) | (None, Some(slot)) => {
+                (slot.state.key().clone(), slot.info.key_source)
+            }
+            (Some(k), None) => (k, KeySource::Byok),
+            (None, None) => (AppKey::generate(), KeySource::Generated),
+        };
         let (blobs, bytes) = (self.inner.blobs.clone(), module.clone());
         tokio::task::spawn_blocking(move || blobs.put(&bytes))
             .await
             .map_err(join_err)?
             .map_err(|e| NodeError::LogUnavailable(e.to_string()))?;
+        // The sealed key is durable before the record that needs it on recovery.
+        let (node, sealed) = (self.clone(), key.clone());
+        tokio::task::spawn_blocking(move || node.inner.vault.store(&sealed))
+            .await
+            .map_err(join_err)?
+            .map_err(|e| NodeError::Internal(format!("sealing app key: {e}")))?;
         let code_hash = app.code_hash().to_string();
         let load = Load {
             name: req.name.clone(),
@@ -433,16 +449,17 @@ impl Node {
             engine: self.engine().clone(),
             owner,
             auth,
+            key_source,
+            key_id: key.key_id(),
+            private: req.private,
+            max_keys,
         };
         let index = self.append(&Record::Load(load.clone())).await?;
         let info = AppInfo::from_load(&load, index);
-        let state = self
-            .inner
-            .registry
-            .read()
-            .get(&req.name)
-            .map(|s| s.state.clone())
-            .unwrap_or_default();
+        let state = match current {
+            Some(slot) => slot.state.clone(),
+            None => self.generation(&req.name, key).await?,
+        };
         self.inner.registry.write().insert(AppSlot {
             info: info.clone(),
             app,
@@ -452,6 +469,23 @@ impl Node {
         Ok(info)
     }
 
+    /// Opens an app's state generation (blocking redb I/O off the async threads).
+    async fn generation(
+        &self,
+        name: &str,
+        key: AppKey,
+    ) -> Result<Arc<crate::kv::AppKv>, NodeError> {
+        let (kv, name) = (self.inner.kv.clone(), name.to_string());
+        tokio::task::spawn_blocking(move || kv.generation(&name, key))
+            .await
+            .map_err(join_err)?
+            .map_err(|e| NodeError::Internal(e.to_string()))
+    }
+
+    /// Unloads an app: appends `app.unload` and drops it from the registry. Its state
+    /// is persisted first; then its sealed key is deleted. A generated key is thereby
+    /// gone for good and its state is deleted; a BYOK app's encrypted state stays on
+    /// disk for a reload with the same key. The history stays in the log.
     /// Unloads an app as the operator (see [`Node::unload_as`]).
     pub async fn unload(&self, name: &str) -> Result<(AppInfo, u64), NodeError> {
         self.unload_as(name, Requester::Operator).await
@@ -491,7 +525,35 @@ impl Node {
             }))
             .await?;
         self.inner.registry.write().remove(name);
+        // Earlier calls are durable (their records precede this one); wait for their
+        // tasks to hand their writes to the store before the key goes.
+        while slot.state.staged() > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let (node, info, state) = (self.clone(), slot.info.clone(), slot.state.clone());
+        tokio::task::spawn_blocking(move || node.forget_generation(&info, &state))
+            .await
+            .map_err(join_err)??;
         Ok((slot.info.clone(), index))
+    }
+
+    /// After an unload record is durable: persist what is staged, destroy the sealed key
+    /// and, for a generated key, the state it protected.
+    fn forget_generation(&self, info: &AppInfo, state: &crate::kv::AppKv) -> Result<(), NodeError> {
+        let internal = |e: &dyn std::fmt::Display| NodeError::Internal(e.to_string());
+        state.persist_ready().map_err(|e| internal(&e))?;
+        self.inner.kv.flush().map_err(|e| internal(&e))?;
+        self.inner
+            .vault
+            .destroy(&info.key_id)
+            .map_err(|e| internal(&e))?;
+        if info.key_source == KeySource::Generated {
+            self.inner
+                .kv
+                .drop_generation(&info.name, &info.key_id)
+                .map_err(|e| internal(&e))?;
+        }
+        Ok(())
     }
 
     /// Loaded apps, by name.
@@ -524,7 +586,8 @@ impl Node {
             &input.requester,
         )?;
         let guard = slot.lock.lock().await;
-        let overlay = Arc::new(Mutex::new(Overlay::new(slot.state.clone())));
+        let base: Arc<dyn StateBase> = slot.state.clone();
+        let overlay = Arc::new(Mutex::new(Overlay::new(base, slot.info.max_keys)));
         let shared: SharedState = overlay.clone();
         let req = CallRequest {
             func: input.func.clone(),
@@ -538,16 +601,17 @@ impl Node {
             // A host failure proves nothing about the guest; it is not recorded.
             return Err(NodeError::Internal(message.clone()));
         }
+        let (mut digest, mut count) = slot.state.digest();
         let write_set = if out.result.is_ok() {
-            std::mem::replace(
-                &mut *overlay.lock(),
-                Overlay::new(Arc::new(Mutex::new(MemoryState::new()))),
-            )
-            .into_write_set()
+            let mut overlay = overlay.lock();
+            count = overlay.key_count();
+            overlay.take_write_set()
         } else {
             Vec::new()
         };
-        let record = Record::Call(Box::new(CallRecord {
+        state::update_digest(&mut digest, &*slot.state, &write_set)
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let call = CallRecord {
             app: input.app,
             code_hash: slot.info.code_hash.clone(),
             load_index: slot.info.index,
@@ -561,23 +625,40 @@ impl Node {
             stderr: out.stderr,
             write_set,
             auth,
-        }));
-        let sequenced = self.sequence(&record).await;
-        // Apply the writes only once the record's place in the log is fixed, with no
-        // await in between: a caller dropping this future can then never leave state
-        // ahead of the log (the queued append commits regardless).
-        if sequenced.is_ok() {
-            if let Record::Call(c) = &record {
-                state::apply(&mut slot.state.lock(), &c.write_set);
-            }
-        }
-        drop(guard);
-        let Sequenced { entry, blob, done } = sequenced?;
-        let index = self.finish(done).await?;
-        let receipt = self.receipt_for(index, entry, blob)?;
-        let Record::Call(call) = record else {
-            unreachable!()
+            state_digest: digest.digest(),
         };
+        let record = if slot.info.private {
+            Record::PrivateCall(crate::private::PrivateCall::seal(&call, slot.state.key()))
+        } else {
+            Record::Call(Box::new(call.clone()))
+        };
+        let sequenced = self.sequence(&record).await?;
+        // Stage the writes once the record's place in the log is fixed, with no await in
+        // between, so later calls of this app see them; they reach the store only once
+        // the commit is durable. The commit is awaited in a task of its own so that a
+        // caller dropping this future cannot strand staged writes.
+        let stage = slot.state.stage(call.write_set.clone(), digest, count);
+        drop(guard);
+        let Sequenced { entry, blob, done } = sequenced;
+        let (node, kv) = (self.clone(), slot.state.clone());
+        let committed = tokio::spawn(async move {
+            let index = node.finish(done).await?;
+            kv.set_index(stage, index);
+            let persisted = tokio::task::spawn_blocking(move || kv.persist_ready())
+                .await
+                .map_err(join_err)?;
+            if let Err(e) = persisted {
+                // The store is now behind the log; a restart catches it up.
+                node.inner
+                    .failed
+                    .lock()
+                    .get_or_insert_with(|| e.to_string());
+                tracing::error!(error = %e, "persisting app state failed");
+            }
+            Ok::<u64, NodeError>(index)
+        });
+        let index = committed.await.map_err(join_err)??;
+        let receipt = self.receipt_for(index, entry, blob)?;
         Ok(CallResult {
             index,
             authenticated: matches!(call.auth, Some(crate::signing::CallerAuth::Ed25519(_))),

@@ -1,6 +1,6 @@
 //! Log entries: the canonical, versioned encoding of everything ledgervm appends.
 //!
-//! Pure: no I/O. An entry is RFC 8785 (JCS) canonical JSON of a [`Record`] with `"v":1`
+//! Pure: no I/O. An entry is RFC 8785 (JCS) canonical JSON of a [`Record`] with `"v":2`
 //! and a `"kind"` tag, so any auditor can re-encode what it decoded and get the same
 //! bytes — the bytes the Merkle leaf hashes.
 //!
@@ -15,7 +15,7 @@
 //! let bytes = r.encode().unwrap();
 //! assert_eq!(
 //!     std::str::from_utf8(&bytes).unwrap(),
-//!     format!(r#"{{"code_hash":"{}","kind":"app.unload","load_index":1,"name":"sum.wasm","v":1}}"#, "ab".repeat(32))
+//!     format!(r#"{{"code_hash":"{}","kind":"app.unload","load_index":1,"name":"sum.wasm","v":2}}"#, "ab".repeat(32))
 //! );
 //! assert_eq!(Record::decode(&bytes).unwrap(), r);
 //! ```
@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::signing::CallerAuth;
 
 /// The record format version written into every entry.
-pub const FORMAT_VERSION: u64 = 1;
+pub const FORMAT_VERSION: u64 = 2;
 
 /// Largest entry the log accepts (tlog-tiles entry bundles use a uint16 length prefix).
 pub const MAX_ENTRY_BYTES: usize = 65_535;
@@ -50,6 +50,10 @@ pub enum Record {
     /// One call, successful or not: a failure is a result an auditor must check too.
     #[serde(rename = "call")]
     Call(Box<CallRecord>),
+    /// One call of a private app: the payload (arguments, outcome, output, transcript,
+    /// write set, state digest) sealed under the app's key. See [`crate::private`].
+    #[serde(rename = "call.private")]
+    PrivateCall(crate::private::PrivateCall),
     /// A record too large for one entry, stored as the blob with this SHA-256.
     #[serde(rename = "blob")]
     Blob(BlobPointer),
@@ -96,6 +100,16 @@ pub struct Load {
     /// The owner's signature over the load request (see [`crate::signing`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<CallerAuth>,
+    /// How the app's key came to be (generated at load or supplied by the owner).
+    pub key_source: crate::secret::KeySource,
+    /// [`crate::secret::AppKey::key_id`] of the app's key: with the name, it names the
+    /// state generation the app reads and writes (see `kv`).
+    pub key_id: String,
+    /// Whether call payloads are sealed under the app's key ([`Record::PrivateCall`]).
+    pub private: bool,
+    /// Most keys the app's state may hold; a write past it fails with
+    /// `state.too_many_keys` (part of the record because it changes outcomes).
+    pub max_keys: u64,
 }
 
 /// One export of an app.
@@ -171,6 +185,9 @@ pub struct CallRecord {
     /// or a `--debug` user id marked unauthenticated; absent for anonymous calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<CallerAuth>,
+    /// The app's state digest after the call ([`crate::digest::LtHash::digest`]); the
+    /// state before it when the call failed.
+    pub state_digest: String,
 }
 
 /// The result of a call as recorded.
@@ -264,11 +281,12 @@ impl Record {
             Record::Load(_) => "app.load",
             Record::Unload(_) => "app.unload",
             Record::Call(_) => "call",
+            Record::PrivateCall(_) => "call.private",
             Record::Blob(_) => "blob",
         }
     }
 
-    /// Canonical bytes: RFC 8785 JSON with `"v": 1`. May exceed [`MAX_ENTRY_BYTES`]; see
+    /// Canonical bytes: RFC 8785 JSON with `"v": 2`. May exceed [`MAX_ENTRY_BYTES`]; see
     /// [`Record::to_entry`].
     pub fn encode(&self) -> Result<Vec<u8>, RecordError> {
         let mut json =

@@ -1,8 +1,9 @@
 //! The app registry: which apps are loaded now, each with its compiled module, its load
 //! record and its lock. Rebuilt from the log on start.
 
+use crate::kv::AppKv;
 use crate::record::{CallPolicy, ExportInfo, Load};
-use crate::state::AppState;
+use crate::secret::KeySource;
 use ledgervm_runtime::{AppKind, Limits, LoadedApp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -32,6 +33,14 @@ pub struct AppInfo {
     /// Caller id of whoever loaded it; absent when loaded anonymously.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Whether the app's key was generated at load or supplied by its owner.
+    pub key_source: KeySource,
+    /// Public id of the app's key (never the key).
+    pub key_id: String,
+    /// Whether call payloads are sealed in the log.
+    pub private: bool,
+    /// Most keys the app's state may hold.
+    pub max_keys: u64,
 }
 
 impl AppInfo {
@@ -48,6 +57,10 @@ impl AppInfo {
             limits: load.limits.clone(),
             policy: load.policy.clone(),
             owner: load.owner.clone(),
+            key_source: load.key_source,
+            key_id: load.key_id.clone(),
+            private: load.private,
+            max_keys: load.max_keys,
         }
     }
 }
@@ -58,8 +71,8 @@ pub struct AppSlot {
     pub info: AppInfo,
     /// Compiled, pre-instantiated module.
     pub app: LoadedApp,
-    /// Committed state.
-    pub state: AppState,
+    /// The app's state generation (persistent, encrypted).
+    pub state: Arc<AppKv>,
     /// Held for the whole of a call, from execution to sequencing: one call at a time
     /// per app, in log order (the NodeVMS "script-wide lock").
     pub lock: tokio::sync::Mutex<()>,

@@ -6,30 +6,74 @@
 //! nothing — the same rule the auditor's replay applies, which keeps state a pure
 //! function of the log. The app's lock is held for the whole call, so the base cannot
 //! change underneath an overlay.
+//!
+//! The base is anything implementing [`StateBase`]: the node's persistent, encrypted
+//! store (`kv`) or an in-memory map (the auditor's replay, tests). Both count keys the
+//! same way, so the per-app key limit fails the same call on the node and on replay.
 
+use crate::digest::LtHash;
 use crate::record::{HexBytes, Write};
 use ledgervm_runtime::state::{MemoryState, StateError, StateStore, check_key, check_value};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// One app's committed state (in memory; rebuilt from write sets on start).
+/// One app's committed state in memory (the auditor's replay; tests).
 pub type AppState = Arc<Mutex<MemoryState>>;
+
+/// Read access to an app's committed state, as a call's overlay needs it.
+pub trait StateBase: Send + Sync {
+    /// The value of `key`, if any.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
+    /// Up to `limit` keys starting with `prefix`, strictly after `start_after`, in
+    /// bytewise order.
+    fn list_keys(
+        &self,
+        prefix: &[u8],
+        start_after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StateError>;
+    /// How many keys the state holds.
+    fn key_count(&self) -> u64;
+}
+
+impl StateBase for Mutex<MemoryState> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.lock().get(key)
+    }
+    fn list_keys(
+        &self,
+        prefix: &[u8],
+        start_after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StateError> {
+        self.lock().list_keys(prefix, start_after, limit)
+    }
+    fn key_count(&self) -> u64 {
+        self.lock().map.len() as u64
+    }
+}
 
 /// A call's view: reads fall through to the base, writes stay in the overlay.
 pub struct Overlay {
-    base: AppState,
+    base: Arc<dyn StateBase>,
     pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     log: Vec<Write>,
+    /// Keys in base + overlay now.
+    count: u64,
+    max_keys: u64,
 }
 
 impl Overlay {
-    /// A fresh overlay over `base`.
-    pub fn new(base: AppState) -> Overlay {
+    /// A fresh overlay over `base`, refusing to grow the state past `max_keys` keys.
+    pub fn new(base: Arc<dyn StateBase>, max_keys: u64) -> Overlay {
+        let count = base.key_count();
         Overlay {
             base,
             pending: BTreeMap::new(),
             log: Vec::new(),
+            count,
+            max_keys,
         }
     }
 
@@ -37,6 +81,38 @@ impl Overlay {
     pub fn into_write_set(self) -> Vec<Write> {
         self.log
     }
+
+    /// How many keys the state would hold with this overlay applied.
+    pub fn key_count(&self) -> u64 {
+        self.count
+    }
+
+    /// Takes the write set out, leaving an empty overlay behind.
+    pub fn take_write_set(&mut self) -> Vec<Write> {
+        self.pending.clear();
+        std::mem::take(&mut self.log)
+    }
+}
+
+/// The final value of each key a write set touches (the last write wins).
+pub fn final_writes(writes: &[Write]) -> BTreeMap<&[u8], Option<&[u8]>> {
+    writes
+        .iter()
+        .map(|w| (w.key.as_slice(), w.value.as_ref().map(|v| v.0.as_slice())))
+        .collect()
+}
+
+/// Updates `digest` for `writes` applied over `base` (read before they are applied).
+pub fn update_digest(
+    digest: &mut LtHash,
+    base: &dyn StateBase,
+    writes: &[Write],
+) -> Result<(), StateError> {
+    for (key, new) in final_writes(writes) {
+        let old = base.get(key)?;
+        digest.update(key, old.as_deref(), new);
+    }
+    Ok(())
 }
 
 /// Applies a write set to a store (used after a successful call and in recovery).
@@ -58,13 +134,19 @@ impl StateStore for Overlay {
         check_key(key)?;
         match self.pending.get(key) {
             Some(v) => Ok(v.clone()),
-            None => self.base.lock().get(key),
+            None => self.base.get(key),
         }
     }
 
     fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateError> {
         check_key(key)?;
         check_value(value)?;
+        if self.get(key)?.is_none() {
+            if self.count >= self.max_keys {
+                return Err(StateError::TooManyKeys(self.max_keys));
+            }
+            self.count += 1;
+        }
         self.pending.insert(key.to_vec(), Some(value.to_vec()));
         self.log.push(Write {
             key: key.to_vec(),
@@ -75,12 +157,34 @@ impl StateStore for Overlay {
 
     fn delete(&mut self, key: &[u8]) -> Result<bool, StateError> {
         let existed = self.get(key)?.is_some();
+        if existed {
+            self.count -= 1;
+        }
         self.pending.insert(key.to_vec(), None);
         self.log.push(Write {
             key: key.to_vec(),
             value: None,
         });
         Ok(existed)
+    }
+
+    fn set_many(&mut self, entries: &[(&[u8], &[u8])]) -> Result<(), StateError> {
+        // All-or-nothing, key limit included: count the new keys before writing any.
+        let mut fresh = std::collections::BTreeSet::new();
+        for (k, v) in entries {
+            check_key(k)?;
+            check_value(v)?;
+            if self.get(k)?.is_none() {
+                fresh.insert(*k);
+            }
+        }
+        if self.count + fresh.len() as u64 > self.max_keys {
+            return Err(StateError::TooManyKeys(self.max_keys));
+        }
+        for (k, v) in entries {
+            self.set(k, v)?;
+        }
+        Ok(())
     }
 
     fn list_keys(
@@ -94,7 +198,6 @@ impl StateStore for Overlay {
         let deleted = self.pending.values().filter(|v| v.is_none()).count();
         let mut keys: std::collections::BTreeSet<Vec<u8>> = self
             .base
-            .lock()
             .list_keys(prefix, start_after, limit.saturating_add(deleted))?
             .into_iter()
             .collect();
@@ -126,7 +229,7 @@ mod tests {
     #[test]
     fn overlay_reads_its_own_writes_and_leaves_the_base_alone() {
         let b = base(&[("a", "1"), ("b", "2"), ("c", "3")]);
-        let mut o = Overlay::new(b.clone());
+        let mut o = Overlay::new(b.clone(), 1000);
         o.set(b"b", b"20").unwrap();
         assert!(o.delete(b"a").unwrap());
         assert!(!o.delete(b"zz").unwrap());
@@ -161,9 +264,41 @@ mod tests {
 
     #[test]
     fn limits_still_apply() {
-        let mut o = Overlay::new(base(&[]));
+        let mut o = Overlay::new(base(&[]), 1000);
         assert!(o.set(&[0; 257], b"v").is_err());
         assert!(o.set(b"k", &vec![0; 1024 * 1024 + 1]).is_err());
         assert!(o.into_write_set().is_empty());
+    }
+
+    #[test]
+    fn key_limit_counts_base_and_overlay() {
+        let mut o = Overlay::new(base(&[("a", "1"), ("b", "2")]), 3);
+        o.set(b"a", b"again").unwrap(); // existing key: no growth
+        o.set(b"c", b"3").unwrap();
+        assert_eq!(o.set(b"d", b"4"), Err(StateError::TooManyKeys(3)));
+        assert!(o.delete(b"a").unwrap());
+        o.set(b"d", b"4").unwrap();
+        // Batch: all-or-nothing.
+        let err = o.set_many(&[(&b"b"[..], &b"x"[..]), (&b"e"[..], &b"5"[..])]);
+        assert_eq!(err, Err(StateError::TooManyKeys(3)));
+        assert_eq!(o.get(b"b").unwrap(), Some(b"2".to_vec()));
+    }
+
+    #[test]
+    fn digest_tracks_the_applied_state() {
+        let b = base(&[("a", "1"), ("b", "2")]);
+        let mut digest = crate::digest::digest_of([(&b"a"[..], &b"1"[..]), (b"b", b"2")]);
+        let mut o = Overlay::new(b.clone(), 100);
+        o.set(b"a", b"x").unwrap();
+        o.set(b"a", b"y").unwrap();
+        o.delete(b"b").unwrap();
+        o.set(b"c", b"3").unwrap();
+        let writes = o.into_write_set();
+        update_digest(&mut digest, &*b, &writes).unwrap();
+        apply(&mut b.lock(), &writes);
+        let m = b.lock();
+        let full =
+            crate::digest::digest_of(m.map.iter().map(|(k, v)| (k.as_slice(), v.as_slice())));
+        assert_eq!(digest, full);
     }
 }

@@ -21,6 +21,9 @@ fn load(name: &str, wat: &str) -> LoadRequest {
         module: wat.as_bytes().to_vec(),
         limits: None,
         policy: CallPolicy::Anonymous,
+        encryption_key: None,
+        private: false,
+        max_keys: None,
     }
 }
 

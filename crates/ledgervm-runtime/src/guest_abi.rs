@@ -33,6 +33,9 @@ pub const ERR_NOT_AN_INTEGER: i32 = -6;
 /// `kv_increment` would overflow.
 pub const ERR_OVERFLOW: i32 = -7;
 
+/// The write would grow the app's state past its key limit.
+pub const ERR_TOO_MANY_KEYS: i32 = -8;
+
 /// Base fuel charged per host call.
 pub const HOSTCALL_FUEL: u64 = 100;
 /// Bytes per extra unit of fuel.
@@ -59,6 +62,7 @@ impl From<StateError> for Fail {
             StateError::ValueTooLarge(_) => Fail::Code(ERR_VALUE_TOO_LARGE),
             StateError::NotAnInteger => Fail::Code(ERR_NOT_AN_INTEGER),
             StateError::Overflow => Fail::Code(ERR_OVERFLOW),
+            StateError::TooManyKeys(_) => Fail::Code(ERR_TOO_MANY_KEYS),
             StateError::Backend(m) => Fail::Trap(wasmtime::Error::new(StateBackendFailure(m))),
         }
     }

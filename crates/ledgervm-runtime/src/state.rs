@@ -38,6 +38,9 @@ pub enum StateError {
     /// `increment` would overflow an i64.
     #[error("integer overflow")]
     Overflow,
+    /// The write would grow the app's state past its key limit (the limit is given).
+    #[error("state already holds its limit of {0} keys")]
+    TooManyKeys(u64),
     /// The backing store failed (I/O, decryption, …).
     #[error("state backend error: {0}")]
     Backend(String),
@@ -51,6 +54,7 @@ impl StateError {
             StateError::ValueTooLarge(_) => "state.value_too_large",
             StateError::NotAnInteger => "state.not_an_integer",
             StateError::Overflow => "state.overflow",
+            StateError::TooManyKeys(_) => "state.too_many_keys",
             StateError::Backend(_) => "state.backend",
         }
     }

@@ -31,7 +31,15 @@ pub struct LoadQuery {
     pub policy: Option<String>,
     /// For `allow_list`: the allowed keys, comma-separated lowercase hex.
     pub allow: Option<String>,
+    /// Seal call payloads in the log under the app's key.
+    pub private: Option<bool>,
+    /// Most keys the app's state may hold.
+    pub max_keys: Option<u64>,
 }
+
+/// Header carrying an owner-supplied (BYOK) app key, 64 hex characters. A header, not a
+/// query parameter, so the key never lands in request-line logs.
+pub const ENCRYPTION_KEY_HEADER: &str = "ledgervm-encryption-key";
 
 impl LoadQuery {
     /// The call policy asked for: `allow` only with `policy=allow_list`, and that policy
@@ -111,11 +119,27 @@ pub(crate) async fn load(
     check_name(&name)?;
     let requester = crate::auth::requester(&headers, target(&uri))?;
     let limits = q.limits(&s.node.runtime().config().default_limits);
+    let encryption_key = match headers.get(ENCRYPTION_KEY_HEADER) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|t| ledgervm_node::secret::AppKey::from_hex(t).ok())
+                .ok_or_else(|| {
+                    ledgervm_node::NodeError::InvalidKey(format!(
+                        "{ENCRYPTION_KEY_HEADER} must be 32 bytes as 64 hex characters"
+                    ))
+                })?,
+        ),
+    };
     let req = LoadRequest {
         name: name.clone(),
         module: body.to_vec(),
         limits,
         policy: q.policy()?,
+        encryption_key,
+        private: q.private.unwrap_or(false),
+        max_keys: q.max_keys,
     };
     let node = s.node.clone();
     // Spawned so a client that hangs up (or a request timeout) cannot cancel the load
@@ -143,6 +167,17 @@ pub(crate) async fn get(
         .app(&name)
         .map(axum::Json)
         .ok_or_else(|| ledgervm_node::NodeError::AppNotFound(name).into())
+}
+
+/// `GET /v1/apps/{name}/kv/{key}` → [`ledgervm_node::node::KvValue`]: the durable value
+/// of a key (the path segment's UTF-8 bytes), the index of the record that wrote it and
+/// that record's receipt.
+pub(crate) async fn kv_get(
+    State(s): State<ServerState>,
+    Path((name, key)): Path<(String, String)>,
+) -> Result<axum::Json<ledgervm_node::node::KvValue>, ApiError> {
+    check_name(&name)?;
+    Ok(axum::Json(s.node.kv_get(&name, key.as_bytes()).await?))
 }
 
 /// `DELETE /v1/apps/{name}` → `{"name", "code_hash", "index"}` (the unload record's index).

@@ -99,8 +99,7 @@ fn auth_headers(call: bool) -> Vec<Value> {
 }
 
 /// The auth refusals, by status.
-const AUTH_400: &str = "auth.malformed: incomplete or ill-formed X-Ledgervm-* headers";
-const AUTH_401: &str = "auth.signature_required, auth.bad_signature, auth.stale_timestamp,     auth.future_timestamp or auth.replayed_nonce";
+const AUTH_401: &str = "auth.signature_required, auth.bad_signature, auth.stale_timestamp, auth.future_timestamp or auth.replayed_nonce";
 
 fn u64_schema() -> Value {
     json!({"type": "integer", "minimum": 0})
@@ -127,12 +126,17 @@ pub(crate) fn load_app(opts: &ServerOptions) -> Op {
         limit("deadline_ms", "Wall-clock deadline per call, ms"),
         query_param("policy", false, json!({"enum": ["anonymous", "signed", "allow_list"]}), "Who may call"),
         query_param("allow", false, json!({"type": "string"}), "For allow_list: comma-separated public keys"),
+        query_param("private", false, json!({"type": "boolean"}), "Seal call payloads in the log under the app key"),
+        limit("max_keys", "Most keys the app's state may hold"),
+        json!({"name": crate::apps::ENCRYPTION_KEY_HEADER, "in": "header", "required": false,
+         "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+         "description": "Owner-supplied app key (BYOK), 32 bytes hex; without it the node generates one"}),
     ];
     params.extend(auth_headers(false));
     json!({
         "operationId": "loadApp",
         "summary": "Load an app (or a new version under the same name)",
-        "description": format!("Appends an app.load record. Body limit {} bytes. A signed request             makes its key the owner; over an existing name only the owner or the admin key may load.",
+        "description": format!("Appends an app.load record. Body limit {} bytes. A signed request makes its key the owner; over an existing name only the owner or the admin key may load.",
             opts.module_limit),
         "parameters": params,
         "requestBody": {"required": true, "content": {
@@ -168,6 +172,20 @@ pub(crate) fn get_app() -> Op {
         "parameters": [app_name()],
         "responses": common_errors(json!({"200": ok("The app", r("AppInfo"))}), &[
             ("400", "invalid name"), ("404", "app_not_found"),
+        ]),
+    })
+}
+
+pub(crate) fn kv_get() -> Op {
+    json!({
+        "operationId": "getAppKv",
+        "summary": "Read a key of an app's state, with the record that wrote it and its receipt",
+        "parameters": [app_name(),
+            {"name": "key", "in": "path", "required": true, "schema": {"type": "string"},
+             "description": "the key, as the UTF-8 bytes of the path segment"}],
+        "responses": common_errors(json!({"200": ok("The value", r("KvValue"))}), &[
+            ("400", "invalid name"), ("403", "forbidden (private app)"),
+            ("404", "app_not_found or kv_key_not_found"),
         ]),
     })
 }
@@ -362,7 +380,8 @@ fn schemas() -> Value {
             "fuel": s("integer"), "max_memory_bytes": s("integer"), "max_table_elements": s("integer"),
             "max_output_bytes": s("integer"), "deadline": {"type": "integer", "description": "ms"}}},
         "AppInfo": {"type": "object",
-            "required": ["name", "code_hash", "cid", "app_kind", "exports", "index", "size", "limits", "policy"],
+            "required": ["name", "code_hash", "cid", "app_kind", "exports", "index", "size", "limits", "policy",
+                "key_source", "key_id", "private", "max_keys"],
             "properties": {
                 "name": s("string"), "code_hash": s("string"), "cid": s("string"),
                 "app_kind": {"enum": ["core_module", "component"]},
@@ -371,7 +390,15 @@ fn schemas() -> Value {
                 "index": s("integer"), "size": s("integer"), "limits": r("Limits"),
                 "policy": {"oneOf": [{"enum": ["anonymous", "signed"]}, {"type": "object",
                     "required": ["allow_list"], "properties": {"allow_list": {"type": "array", "items": s("string")}}}]},
-                "owner": {"type": "string", "description": "caller id that loaded it (absent: anonymous)"}}},
+                "owner": {"type": "string", "description": "caller id that loaded it (absent: anonymous)"},
+                "key_source": {"enum": ["generated", "byok"]},
+                "key_id": {"type": "string", "description": "public id of the app key (SHA-256 based), never the key"},
+                "private": s("boolean"), "max_keys": s("integer")}},
+        "KvValue": {"type": "object", "required": ["app", "key", "value", "index", "receipt"], "properties": {
+            "app": s("string"), "key": {"type": "string", "description": "lowercase hex"},
+            "value": {"type": "string", "description": "lowercase hex"},
+            "index": {"type": "integer", "description": "index of the call record that wrote the value"},
+            "receipt": r("Receipt")}},
         "Outcome": {"oneOf": [
             {"type": "object", "required": ["ok"], "properties": {"ok": {"type": "array", "items": r("TypedValue")}}},
             {"type": "object", "required": ["err"], "properties": {"err": {"type": "object",

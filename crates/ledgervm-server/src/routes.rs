@@ -69,6 +69,12 @@ pub fn table(opts: &ServerOptions) -> Vec<Route> {
             openapi::unload_app(),
         ),
         route(
+            M::GET,
+            "/v1/apps/{name}/kv/{key}",
+            apps::kv_get,
+            openapi::kv_get(),
+        ),
+        route(
             M::POST,
             "/v1/apps/{name}/calls/{func}",
             calls::call,

@@ -69,6 +69,7 @@ async fn document_matches_the_router() {
         ("get", "/v1/apps/{name}"),
         ("delete", "/v1/apps/{name}"),
         ("post", "/v1/apps/{name}/calls/{func}"),
+        ("get", "/v1/apps/{name}/kv/{key}"),
         ("get", "/v1/records/{index}"),
         ("get", "/v1/receipts/{index}"),
         ("get", "/v1/proofs/inclusion"),

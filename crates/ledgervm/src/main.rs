@@ -66,6 +66,8 @@ enum Command {
     Unload(cmd::remote::UnloadArgs),
     /// Read the log: `log tail` or `log show N`.
     Log(cmd::remote::LogArgs),
+    /// Read app state: `kv get APP KEY`, verified through the writing record's receipt.
+    Kv(cmd::kv::KvArgs),
     /// Audit a log: check every entry against the signed tree and replay every call.
     Verify(cmd::verify::VerifyArgs),
     /// Receipts: `receipt verify FILE --vkey ...` checks one offline.
@@ -97,6 +99,7 @@ fn main() -> anyhow::Result<()> {
             Command::Apps(a) => cmd::remote::apps(a).await,
             Command::Unload(a) => cmd::remote::unload(a).await,
             Command::Log(a) => cmd::remote::log(a).await,
+            Command::Kv(a) => cmd::kv::kv(a).await,
             Command::Verify(a) => cmd::verify::verify(a).await,
             Command::Receipt(a) => cmd::verify::receipt(a),
             Command::Keygen(a) => cmd::keygen::keygen(a),

@@ -57,6 +57,8 @@ pub struct AuditOptions {
     pub replay: bool,
     /// Engine settings for the replay; must match the server's to replay its calls.
     pub runtime: RuntimeConfig,
+    /// Keys of private apps (matched by key id): their calls replay only with the key.
+    pub keys: Vec<ledgervm_node::secret::AppKey>,
 }
 
 impl Default for AuditOptions {
@@ -65,6 +67,7 @@ impl Default for AuditOptions {
             progress: false,
             replay: true,
             runtime: RuntimeConfig::default(),
+            keys: Vec::new(),
         }
     }
 }
@@ -107,6 +110,10 @@ pub enum DivergenceKind {
     Transcript,
     /// A stored caller signature does not verify, or a caller id has no proof.
     CallerAuth,
+    /// The state digest a call record carries does not follow from the write sets.
+    StateDigest,
+    /// A private call's payload does not open under the app's key (given to the audit).
+    Sealed,
 }
 
 impl std::fmt::Display for DivergenceKind {
@@ -157,6 +164,9 @@ pub struct AuditReport {
     pub calls_replayed: u64,
     /// Calls not re-executed because their app was loaded by another engine.
     pub calls_skipped: u64,
+    /// Calls of private apps not re-executed because the audit was not given the key:
+    /// their records verify in the tree, but they are not replayed.
+    pub private_skipped: u64,
     /// Loads made by another engine.
     pub engine_mismatches: Vec<EngineMismatch>,
     /// The first divergence, by entry index; `None` when the audit is clean.
@@ -175,6 +185,7 @@ impl AuditReport {
         self.first_divergence.is_none()
             && self.verified_entries == self.size
             && self.calls_skipped == 0
+            && self.private_skipped == 0
     }
 
     /// Replay throughput.
@@ -415,7 +426,7 @@ async fn decode_records(
                     records,
                     Some(fail(
                         DivergenceKind::Decode,
-                        "a canonical v1 record",
+                        "a canonical v2 record",
                         e.to_string(),
                     )),
                 ));
@@ -527,6 +538,7 @@ pub async fn audit(
         tiles_checked,
         calls_replayed: 0,
         calls_skipped: 0,
+        private_skipped: 0,
         engine_mismatches: Vec::new(),
         first_divergence: None,
         replay_seconds: 0.0,
@@ -538,7 +550,7 @@ pub async fn audit(
             .map_err(|e| ClientError::Audit(format!("engine: {e}")))?;
         let calls = records
             .iter()
-            .filter(|r| matches!(r, Record::Call(_)))
+            .filter(|r| matches!(r, Record::Call(_) | Record::PrivateCall(_)))
             .count() as u64;
         let bar = if opts.progress {
             ProgressBar::new(calls)
@@ -549,8 +561,13 @@ pub async fn audit(
             ProgressStyle::with_template("replay {bar:40} {pos}/{len} calls  {per_sec}  eta {eta}")
                 .expect("static template"),
         );
-        let mut replayer =
-            replay::Replayer::new(runtime, &source, bar.clone(), key.origin().to_string());
+        let mut replayer = replay::Replayer::new(
+            runtime,
+            &source,
+            bar.clone(),
+            key.origin().to_string(),
+            &opts.keys,
+        );
         replayer.first = first.take();
         let start = Instant::now();
         for (i, record) in records.into_iter().enumerate() {
@@ -563,11 +580,17 @@ pub async fn audit(
         replayer.finish().await?;
         bar.finish_and_clear();
         first = replayer.first.take();
+        // A state digest mismatch at the same index as a replay divergence is its
+        // consequence: the replay's finding names the cause.
+        if let Some(d) = replayer.digest_first.take() {
+            keep_first(&mut first, d);
+        }
         report.replay_seconds = start.elapsed().as_secs_f64();
         report.calls_replayed = replayer.calls_replayed;
         report.calls_skipped = replayer.calls_skipped;
         report.signed_requests = replayer.signed_requests;
         report.unauthenticated_calls = replayer.unauthenticated_calls;
+        report.private_skipped = replayer.private_skipped;
         report.engine_mismatches = replayer.engine_mismatches;
     }
     report.first_divergence = first;

@@ -12,15 +12,26 @@
 //! divergence found is real, and the lowest-indexed one is the one a sequential replay
 //! would have stopped at. Snapshots are shared while no write intervenes and copied on
 //! write otherwise.
+//!
+//! # State generations, digests and private apps
+//! State belongs to a *generation* named by the app and its key id (as on the node): a
+//! re-load under the same key carries state over, even after an unload (a BYOK
+//! reload); a new key starts empty. Each call record's `state_digest` is checked
+//! against the LtHash of the state rebuilt from the recorded write sets. Calls of
+//! private apps are opened with the key the auditor was given; without it they (and
+//! every later call of that generation, whose starting state is then unknown) are
+//! counted as skipped, never as replayed.
 
 use super::callers::Proof;
 use super::source::Source;
 use super::{Divergence, DivergenceKind, EngineMismatch};
 use crate::error::ClientError;
 use indicatif::ProgressBar;
+use ledgervm_node::digest::LtHash;
 use ledgervm_node::record::{CallRecord, Load, Outcome, Record};
-use ledgervm_node::state::{AppState, Overlay, apply};
-use ledgervm_runtime::state::{MemoryState, SharedState};
+use ledgervm_node::secret::AppKey;
+use ledgervm_node::state::{AppState, Overlay, StateBase, apply, update_digest};
+use ledgervm_runtime::state::SharedState;
 use ledgervm_runtime::{CallMode, CallRequest, Limits, LoadedApp, Runtime};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,8 +48,19 @@ struct Slot {
     limits: Limits,
     /// `None`: its calls cannot be replayed here (another engine); they are skipped.
     app: Option<LoadedApp>,
-    /// State as of the next call, built from recorded write sets.
+    /// State generation: (name, key id).
+    generation: (String, String),
+    max_keys: u64,
+    private: bool,
+}
+
+/// One state generation as rebuilt from recorded write sets.
+struct Generation {
+    /// State as of the next call.
     state: AppState,
+    digest: LtHash,
+    /// A private call could not be opened: the state from here on is unknown.
+    unknown: bool,
 }
 
 /// The replay state machine, fed records in log order.
@@ -46,6 +68,9 @@ pub(crate) struct Replayer<'a> {
     runtime: Runtime,
     source: &'a Source,
     apps: HashMap<String, Slot>,
+    generations: HashMap<(String, String), Generation>,
+    /// App keys the auditor holds, by key id.
+    keys: HashMap<String, AppKey>,
     /// Compiled modules by code hash (a re-load of the same module compiles once).
     compiled: HashMap<String, LoadedApp>,
     running: JoinSet<Option<Divergence>>,
@@ -53,8 +78,12 @@ pub(crate) struct Replayer<'a> {
     progress: ProgressBar,
     /// Lowest-indexed divergence found so far.
     pub(crate) first: Option<Divergence>,
+    /// Lowest-indexed state digest mismatch (merged after the replay, yielding to a
+    /// replay divergence at the same index).
+    pub(crate) digest_first: Option<Divergence>,
     pub(crate) calls_replayed: u64,
     pub(crate) calls_skipped: u64,
+    pub(crate) private_skipped: u64,
     pub(crate) engine_mismatches: Vec<EngineMismatch>,
     /// The log's origin, which caller signatures bind to.
     origin: String,
@@ -89,10 +118,11 @@ async fn replay_call(
     index: u64,
     app: LoadedApp,
     limits: Limits,
-    state: AppState,
+    (state, max_keys): (AppState, u64),
     call: Box<CallRecord>,
 ) -> Option<Divergence> {
-    let overlay = Arc::new(parking_lot::Mutex::new(Overlay::new(state)));
+    let base: Arc<dyn StateBase> = state;
+    let overlay = Arc::new(parking_lot::Mutex::new(Overlay::new(base, max_keys)));
     let shared: SharedState = overlay.clone();
     let req = CallRequest {
         func: call.func.clone(),
@@ -110,10 +140,7 @@ async fn replay_call(
         other => other.into(),
     };
     let writes = match &outcome {
-        Outcome::Ok(_) => {
-            let empty = Overlay::new(Arc::new(parking_lot::Mutex::new(MemoryState::new())));
-            std::mem::replace(&mut *overlay.lock(), empty).into_write_set()
-        }
+        Outcome::Ok(_) => overlay.lock().take_write_set(),
         Outcome::Err(_) => Vec::new(),
     };
     // Compare structurally (cheap); render only what differs.
@@ -146,19 +173,24 @@ impl<'a> Replayer<'a> {
         source: &'a Source,
         progress: ProgressBar,
         origin: String,
+        keys: &[AppKey],
     ) -> Replayer<'a> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Replayer {
             runtime,
             source,
             apps: HashMap::new(),
+            generations: HashMap::new(),
+            keys: keys.iter().map(|k| (k.key_id(), k.clone())).collect(),
             compiled: HashMap::new(),
             running: JoinSet::new(),
             max_in_flight: (cores * 4).max(8),
             progress,
             first: None,
+            digest_first: None,
             calls_replayed: 0,
             calls_skipped: 0,
+            private_skipped: 0,
             engine_mismatches: Vec::new(),
             origin,
             signed_requests: 0,
@@ -168,6 +200,10 @@ impl<'a> Replayer<'a> {
 
     fn found(&mut self, d: Divergence) {
         super::keep_first(&mut self.first, d);
+    }
+
+    fn found_digest(&mut self, d: Divergence) {
+        super::keep_first(&mut self.digest_first, d);
     }
 
     async fn reap_one(&mut self) -> Result<(), ClientError> {
@@ -190,19 +226,27 @@ impl<'a> Replayer<'a> {
         Ok(())
     }
 
-    /// Applies record `index`. Divergences land in [`Replayer::first`]; a call may still
-    /// be running when this returns.
-    pub(crate) async fn step(&mut self, index: u64, record: Record) -> Result<(), ClientError> {
-        // Who asked is checked before what happened: a forged caller is a divergence even
-        // when the call itself replays identically.
-        match super::callers::check(&self.origin, &record) {
+    /// Counts the record's caller proof, or records a divergence and returns false.
+    fn caller_proof_holds(&mut self, index: u64, record: &Record) -> bool {
+        match super::callers::check(&self.origin, record) {
             Proof::Anonymous => {}
             Proof::Signed => self.signed_requests += 1,
             Proof::Unauthenticated => self.unauthenticated_calls += 1,
             Proof::Broken(expected, got) => {
                 self.found(diverged(index, DivergenceKind::CallerAuth, expected, got));
-                return Ok(());
+                return false;
             }
+        }
+        true
+    }
+
+    /// Applies record `index`. Divergences land in [`Replayer::first`]; a call may still
+    /// be running when this returns.
+    pub(crate) async fn step(&mut self, index: u64, record: Record) -> Result<(), ClientError> {
+        // Who asked is checked before what happened: a forged caller is a divergence even
+        // when the call itself replays identically.
+        if !self.caller_proof_holds(index, &record) {
+            return Ok(());
         }
         match record {
             Record::Config(_) | Record::Blob(_) => Ok(()),
@@ -234,17 +278,79 @@ impl<'a> Replayer<'a> {
                 }
                 Ok(())
             }
-            Record::Call(call) => self.call(index, call).await,
+            Record::Call(call) => {
+                if self.apps.get(&call.app).is_some_and(|s| s.private) {
+                    let got = "a public call record".to_string();
+                    let d = diverged(index, DivergenceKind::App, "a private call", got);
+                    self.found(d);
+                    return Ok(());
+                }
+                self.call(index, call).await
+            }
+            Record::PrivateCall(p) => {
+                let slot = self.apps.get(&p.app);
+                if slot.is_some_and(|s| !s.private) {
+                    let expected = "a public call record".to_string();
+                    let d = diverged(index, DivergenceKind::App, expected, "a private call");
+                    self.found(d);
+                    return Ok(());
+                }
+                let generation = slot.map(|s| s.generation.clone());
+                let key = generation.as_ref().and_then(|g| self.keys.get(&g.1));
+                match (key, generation) {
+                    (Some(key), _) => match p.open(key) {
+                        Ok(call) => {
+                            // A private call's signature covers its sealed args, so it is
+                            // checked only now that they are open.
+                            let opened = Record::Call(Box::new(call));
+                            if !self.caller_proof_holds(index, &opened) {
+                                return Ok(());
+                            }
+                            let Record::Call(call) = opened else {
+                                unreachable!("built above")
+                            };
+                            self.call(index, call).await
+                        }
+                        Err(e) => {
+                            let d = diverged(
+                                index,
+                                DivergenceKind::Sealed,
+                                "a payload sealed under the app key",
+                                e.to_string(),
+                            );
+                            self.found(d);
+                            Ok(())
+                        }
+                    },
+                    (None, Some(g)) => {
+                        self.private_skipped += 1;
+                        if let Some(g) = self.generations.get_mut(&g) {
+                            g.unknown = true;
+                        }
+                        Ok(())
+                    }
+                    // Not loaded: `call` reports it.
+                    (None, None) => {
+                        let got = format!("call to {:?}, which is not loaded", p.app);
+                        self.found(diverged(index, DivergenceKind::App, "a loaded app", got));
+                        Ok(())
+                    }
+                }
+            }
         }
     }
 
     async fn load(&mut self, index: u64, load: &Load) -> Result<Option<Divergence>, ClientError> {
-        // State carries over to a new version loaded while the app is loaded.
-        let state = self
-            .apps
-            .get(&load.name)
-            .map(|s| s.state.clone())
-            .unwrap_or_default();
+        // State belongs to the generation (name, key id): created on first use, carried
+        // over by re-loads under the same key.
+        let generation = (load.name.clone(), load.key_id.clone());
+        self.generations
+            .entry(generation.clone())
+            .or_insert_with(|| Generation {
+                state: AppState::default(),
+                digest: LtHash::new(),
+                unknown: false,
+            });
         let local = self.runtime.fingerprint().clone();
         let app = if load.engine != local {
             self.engine_mismatches.push(EngineMismatch {
@@ -319,7 +425,9 @@ impl<'a> Replayer<'a> {
             code_hash: load.code_hash.clone(),
             limits: load.limits.clone(),
             app,
-            state,
+            generation,
+            max_keys: load.max_keys,
+            private: load.private,
         };
         self.apps.insert(load.name.clone(), slot);
         Ok(None)
@@ -337,15 +445,59 @@ impl<'a> Replayer<'a> {
             self.found(diverged(index, DivergenceKind::App, expected, got));
             return Ok(());
         }
-        let Some(app) = slot.app.clone() else {
+        let (generation, max_keys, limits) =
+            (slot.generation.clone(), slot.max_keys, slot.limits.clone());
+        let app = slot.app.clone();
+        let Some(g) = self.generations.get_mut(&generation) else {
+            return Err(ClientError::Audit(
+                "generation of a loaded app missing".into(),
+            ));
+        };
+        if g.unknown {
+            // An earlier private call could not be opened: the state is unknown.
+            self.private_skipped += 1;
+            return Ok(());
+        }
+        // The recorded state digest must follow from the recorded write set.
+        let writes: &[_] = match call.outcome {
+            Outcome::Ok(_) => &call.write_set,
+            Outcome::Err(_) => &[],
+        };
+        let mut digest = g.digest.clone();
+        let digest_divergence = match update_digest(&mut digest, &*g.state, writes) {
+            Ok(()) if digest.digest() == call.state_digest => None,
+            Ok(()) => Some(diverged(
+                index,
+                DivergenceKind::StateDigest,
+                call.state_digest.clone(),
+                digest.digest(),
+            )),
+            Err(e) => Some(diverged(
+                index,
+                DivergenceKind::WriteSet,
+                "a valid write set",
+                e.to_string(),
+            )),
+        };
+        g.digest = digest;
+        let Some(app) = app else {
+            if !writes.is_empty() {
+                apply(&mut g.state.lock(), writes);
+            }
             self.calls_skipped += 1;
+            if let Some(d) = digest_divergence {
+                self.found_digest(d);
+            }
             return Ok(());
         };
-        let (limits, state) = (slot.limits.clone(), slot.state.clone());
+        let state = g.state.clone();
         let writes = matches!(call.outcome, Outcome::Ok(_)) && !call.write_set.is_empty();
         if !writes {
+            if let Some(d) = digest_divergence {
+                self.found_digest(d);
+            }
             return self
-                .spawn(replay_call(index, app, limits, state, call))
+                .spawn(replay_call(index, app, limits, (state, max_keys), call))
                 .await;
         }
         // Later calls see this call's recorded writes (a divergent write set is reported
@@ -356,16 +508,20 @@ impl<'a> Replayer<'a> {
             let next = state.lock().clone();
             let next = Arc::new(parking_lot::Mutex::new(next));
             apply(&mut next.lock(), &write_set);
-            if let Some(slot) = self.apps.get_mut(&call.app) {
-                slot.state = next;
+            g.state = next;
+            if let Some(d) = digest_divergence {
+                self.found_digest(d);
             }
             return self
-                .spawn(replay_call(index, app, limits, state, call))
+                .spawn(replay_call(index, app, limits, (state, max_keys), call))
                 .await;
         }
         // Too big to copy per call: run this one alone, then update in place.
+        if let Some(d) = digest_divergence {
+            self.found_digest(d);
+        }
         self.finish().await?;
-        let d = replay_call(index, app, limits, state.clone(), call).await;
+        let d = replay_call(index, app, limits, (state.clone(), max_keys), call).await;
         self.calls_replayed += 1;
         self.progress.inc(1);
         if let Some(d) = d {

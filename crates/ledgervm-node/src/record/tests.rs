@@ -36,6 +36,7 @@ fn call() -> CallRecord {
             },
         ],
         auth: None,
+        state_digest: "5d".repeat(32),
     }
 }
 
@@ -75,6 +76,10 @@ fn samples() -> Vec<Record> {
             engine: engine(),
             owner: None,
             auth: None,
+            key_source: crate::secret::KeySource::Byok,
+            key_id: "77".repeat(32),
+            private: true,
+            max_keys: 1000,
         }),
         Record::Load(Load {
             name: "owned".into(),
@@ -88,6 +93,10 @@ fn samples() -> Vec<Record> {
             engine: engine(),
             owner: Some("12".repeat(32)),
             auth: Some(signed(Some("/v1/apps/owned?policy=allow_list"))),
+            key_source: crate::secret::KeySource::Generated,
+            key_id: "78".repeat(32),
+            private: false,
+            max_keys: 1000,
         }),
         Record::Unload(Unload {
             name: "sum.wasm".into(),
@@ -133,7 +142,7 @@ fn every_kind_round_trips_byte_for_byte() {
             "{text}"
         );
         assert!(
-            text.ends_with(r#""v":1}"#) || text.contains(r#","v":1,"#),
+            text.ends_with(r#""v":2}"#) || text.contains(r#","v":2,"#),
             "{text}"
         );
     }
@@ -146,11 +155,12 @@ fn call_record_shape_is_stable() {
         concat!(
             r#"{{"app":"sum.wasm","args":[{{"type":"u32","value":5}},{{"type":"u32","value":7}}],"#,
             r#""caller":{{"id":null}},"code_hash":"{h}","fuel":42,"func":"Sum","kind":"call","#,
-            r#""load_index":1,"outcome":{{"ok":[{{"type":"i32","value":12}}]}},"stderr":"","#,
-            r#""stdout":"68690a","transcript":{{"events":[{{"bytes":"0102","kind":"random"}}]}},"#,
-            r#""v":1,"write_set":[{{"key":"6b","value":"76"}},{{"key":"676f6e65","value":null}}]}}"#
+            r#""load_index":1,"outcome":{{"ok":[{{"type":"i32","value":12}}]}},"state_digest":"{d}","#,
+            r#""stderr":"","stdout":"68690a","transcript":{{"events":[{{"bytes":"0102","kind":"random"}}]}},"#,
+            r#""v":2,"write_set":[{{"key":"6b","value":"76"}},{{"key":"676f6e65","value":null}}]}}"#
         ),
-        h = "ab".repeat(32)
+        h = "ab".repeat(32),
+        d = "5d".repeat(32)
     );
     assert_eq!(text, expected);
 }
@@ -167,12 +177,12 @@ fn rejects_other_versions_unknown_fields_and_non_canonical_bytes() {
     .unwrap();
     let text = String::from_utf8(good.clone()).unwrap();
 
-    let v2 = text.replace(r#""v":1"#, r#""v":2"#);
+    let v2 = text.replace(r#""v":2"#, r#""v":1"#);
     assert_eq!(
         Record::decode(v2.as_bytes()).unwrap_err().code(),
         "unsupported_record_version"
     );
-    let no_v = text.replace(r#","v":1"#, "");
+    let no_v = text.replace(r#","v":2"#, "");
     assert_eq!(
         Record::decode(no_v.as_bytes()).unwrap_err().code(),
         "unsupported_record_version"

@@ -36,6 +36,50 @@ pub struct BenchArgs {
 
 const TRIVIAL: &str = r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
 
+/// The counter/KV guest: `kv10` reads and writes 10 keys.
+const KV_GUEST: &str = include_str!("../../../../guests/wat/kv-counter.wat");
+
+/// Closed loop: `concurrency` connections posting `body` to `url` for `span`; returns
+/// calls/s and the sorted latencies.
+async fn closed_loop(
+    http: &reqwest::Client,
+    url: &str,
+    body: &'static str,
+    concurrency: usize,
+    span: Duration,
+) -> anyhow::Result<(f64, Vec<Duration>)> {
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (http, url, done) = (http.clone(), url.to_string(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while start.elapsed() < span {
+                let t = Instant::now();
+                let r = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status().is_success(), "status {}", r.status());
+                r.bytes().await?;
+                lat.push(t.elapsed());
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    let rate = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
+    lat.sort();
+    Ok((rate, lat))
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -78,6 +122,9 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
         module: TRIVIAL.into(),
         limits: None,
         policy: CallPolicy::Anonymous,
+        encryption_key: None,
+        private: false,
+        max_keys: None,
     })
     .await?;
     let server =
@@ -88,40 +135,26 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
         .pool_max_idle_per_host(a.concurrency)
         .build()?;
     let body = r#"{"args":[{"type":"i32","value":1},{"type":"i32","value":2}]}"#;
-    let done = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..a.concurrency {
-        let (http, url, done) = (http.clone(), url.clone(), done.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            while start.elapsed() < span {
-                let t = Instant::now();
-                let r = http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await?;
-                anyhow::ensure!(r.status().is_success(), "status {}", r.status());
-                r.bytes().await?;
-                lat.push(t.elapsed());
-                done.fetch_add(1, Ordering::Relaxed);
-            }
-            anyhow::Ok(lat)
-        }));
-    }
-    let mut closed_lat = Vec::new();
-    for t in tasks {
-        closed_lat.extend(t.await??);
-    }
-    let e2e = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
-    closed_lat.sort();
+    let (e2e, closed_lat) = closed_loop(&http, &url, body, a.concurrency, span).await?;
     eprintln!(
         "end-to-end HTTP      {e2e:>10.0} calls/s  ({:.3} of in-process)  p50 {:?} p99 {:?} at saturation",
         e2e / inproc,
         percentile(&closed_lat, 0.5),
         percentile(&closed_lat, 0.99)
+    );
+
+    // 2b. A KV-heavy call (10 reads + 10 writes of the app's persistent, encrypted
+    // state), same server, same run: the ratio to the trivial call is the cost of state.
+    node.load(LoadRequest::new("kvbench", KV_GUEST.as_bytes().to_vec()))
+        .await?;
+    let kv_url = format!("http://{}/v1/apps/kvbench/calls/kv10", server.local_addr());
+    let (kv_rate, kv_lat) =
+        closed_loop(&http, &kv_url, r#"{"args":[]}"#, a.concurrency, span).await?;
+    eprintln!(
+        "KV-heavy HTTP        {kv_rate:>10.0} calls/s  ({:.3} of the trivial call)  p50 {:?} p99 {:?}",
+        kv_rate / e2e,
+        percentile(&kv_lat, 0.5),
+        percentile(&kv_lat, 0.99)
     );
 
     // 3. Open loop at half the closed-loop rate: latency a user sees under load.
@@ -189,6 +222,8 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
             "in_process_calls_per_s": inproc,
             "http_calls_per_s": e2e,
             "http_to_in_process_ratio": e2e / inproc,
+            "kv_heavy_calls_per_s": kv_rate,
+            "kv_heavy_to_trivial_ratio": kv_rate / e2e,
             "concurrency": a.concurrency,
             "saturation_p50_us": percentile(&closed_lat, 0.5).as_micros(),
             "saturation_p99_us": percentile(&closed_lat, 0.99).as_micros(),

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod keygen;
+pub mod kv;
 pub mod remote;
 pub mod serve;
 pub mod verify;

@@ -143,6 +143,9 @@ async fn load_samples(node: &Node, dir: &std::path::Path) -> anyhow::Result<()> 
                 module,
                 limits: None,
                 policy: CallPolicy::Anonymous,
+                encryption_key: None,
+                private: false,
+                max_keys: None,
             })
             .await
             .with_context(|| format!("loading sample app {name}"))?;

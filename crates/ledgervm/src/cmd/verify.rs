@@ -21,6 +21,15 @@ pub struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// A private app's key (64 hex characters), to replay its sealed calls; repeatable.
+    /// Read from the environment so it stays out of shell history.
+    #[arg(
+        long = "app-key",
+        env = "LEDGERVM_APP_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub app_keys: Vec<String>,
 }
 
 /// Audits and exits non-zero on any divergence.
@@ -44,9 +53,16 @@ pub async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
             bail!("pass --vkey (as `ledgervm serve` printed it) to audit {url}")
         }
     };
+    let keys = a
+        .app_keys
+        .iter()
+        .map(|k| ledgervm_node::secret::AppKey::from_hex(k))
+        .collect::<Result<Vec<_>, _>>()
+        .context("--app-key")?;
     let opts = AuditOptions {
         progress: !a.json,
         replay: !a.no_replay,
+        keys,
         ..Default::default()
     };
     let report = audit(&target, &vkey, &opts).await?;
@@ -69,6 +85,12 @@ pub async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
             "callers       {} signed request(s) verified, {} unauthenticated --debug call(s)",
             report.signed_requests, report.unauthenticated_calls
         );
+        if report.private_skipped > 0 {
+            println!(
+                "private       {} calls of private apps not replayed (pass --app-key)",
+                report.private_skipped
+            );
+        }
         for m in &report.engine_mismatches {
             println!(
                 "engine        {} (entry {}) was loaded by another engine: {:?}",
