@@ -94,7 +94,9 @@ mod tests {
             args: &args,
             nonce: "n",
             timestamp_ms: 3,
-        };
+        }
+        .to_bytes();
+        let signature = hex::encode(k.sign(&payload).to_bytes());
         CallRecord {
             app: "a".into(),
             code_hash: "c".into(),
@@ -110,7 +112,7 @@ mod tests {
             write_set: vec![],
             auth: Some(CallerAuth::Ed25519(Ed25519Auth {
                 key,
-                signature: hex::encode(k.sign(&payload.to_bytes()).to_bytes()),
+                signature,
                 nonce: "n".into(),
                 timestamp_ms: 3,
                 target: None,
