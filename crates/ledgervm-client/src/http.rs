@@ -465,7 +465,11 @@ impl Client {
         let body = serde_json::json!({ "args": args });
         let signed = self.sign_call(app, func, args).await?;
         let resp = signed
-            .apply(self.inner.http.post(self.url(&["v1", "apps", app, "calls", func], &[])))
+            .apply(
+                self.inner
+                    .http
+                    .post(self.url(&["v1", "apps", app, "calls", func], &[])),
+            )
             .json(&body)
             .send()
             .await?;

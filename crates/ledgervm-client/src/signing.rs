@@ -288,11 +288,16 @@ mod tests {
         };
         ledgervm_node::signing::verify(&h.key, &h.signature, &payload.to_bytes()).unwrap();
         let r = k.sign_request("o", "DELETE", "/v1/apps/a", b"");
-        assert_ne!(r.nonce, k.sign_request("o", "DELETE", "/v1/apps/a", b"").nonce);
+        assert_ne!(
+            r.nonce,
+            k.sign_request("o", "DELETE", "/v1/apps/a", b"").nonce
+        );
         ledgervm_node::signing::check_nonce(&r.nonce).unwrap();
         assert!(!format!("{k:?}").contains(&k.seed_hex()));
         assert_eq!(
-            CallerKey::from_seed_hex(&k.seed_hex()).unwrap().public_hex(),
+            CallerKey::from_seed_hex(&k.seed_hex())
+                .unwrap()
+                .public_hex(),
             k.public_hex()
         );
         assert!(CallerKey::from_seed_hex("zz").is_err());

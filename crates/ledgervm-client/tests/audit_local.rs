@@ -5,10 +5,10 @@
 mod common;
 
 use common::{flip_entry_byte, guest};
+use ledgervm_client::CallerKey;
 use ledgervm_client::audit::{AuditOptions, AuditTarget, DivergenceKind, audit};
 use ledgervm_log::note::Signer;
 use ledgervm_node::record::{CallerAuth, HexBytes, Outcome, Record};
-use ledgervm_client::CallerKey;
 use ledgervm_node::{CallInput, LoadRequest, Node, NodeOptions, Requester, SignedRequest};
 use ledgervm_runtime::value::Value;
 use std::path::Path;
@@ -291,7 +291,11 @@ async fn a_rewritten_and_resigned_history_is_caught_by_replay() {
             Box::new(|r| {
                 let Record::Call(c) = r else { panic!() };
                 if let Some(CallerAuth::Ed25519(a)) = &mut c.auth {
-                    let flipped = if a.signature.starts_with('0') { "1" } else { "0" };
+                    let flipped = if a.signature.starts_with('0') {
+                        "1"
+                    } else {
+                        "0"
+                    };
                     a.signature.replace_range(0..1, flipped);
                 }
             }),

@@ -301,7 +301,9 @@ impl Authorizer {
     /// Puts a recorded proof's nonce back into the window (recovery from the log).
     pub(crate) fn remember(&self, auth: Option<&CallerAuth>) {
         if let Some(CallerAuth::Ed25519(a)) = auth {
-            self.window.lock().remember(&a.key, &a.nonce, a.timestamp_ms);
+            self.window
+                .lock()
+                .remember(&a.key, &a.nonce, a.timestamp_ms);
         }
     }
 
@@ -386,7 +388,11 @@ mod tests {
         ];
         for (admin, existing, who, code) in cases {
             let z = authz(admin, true);
-            assert_eq!(admin_code(&z, existing, who), code, "{admin} {existing:?} {who:?}");
+            assert_eq!(
+                admin_code(&z, existing, who),
+                code,
+                "{admin} {existing:?} {who:?}"
+            );
         }
         assert_eq!(
             admin_code(&authz(false, false), None, &alice),
@@ -397,14 +403,21 @@ mod tests {
     #[test]
     fn call_policies_for_unsigned_requesters() {
         let z = authz(false, true);
-        let code = |policy: CallPolicy, who: &Requester| {
-            match z.authorize_call("o", &app(policy, None), "f", &[], who) {
-                Ok((caller, _)) => caller.id.unwrap_or_else(|| "anonymous".into()),
-                Err(e) => e.code().to_string(),
-            }
+        let code = |policy: CallPolicy, who: &Requester| match z.authorize_call(
+            "o",
+            &app(policy, None),
+            "f",
+            &[],
+            who,
+        ) {
+            Ok((caller, _)) => caller.id.unwrap_or_else(|| "anonymous".into()),
+            Err(e) => e.code().to_string(),
         };
         let alice = Requester::Debug("alice".into());
-        assert_eq!(code(CallPolicy::Anonymous, &Requester::Anonymous), "anonymous");
+        assert_eq!(
+            code(CallPolicy::Anonymous, &Requester::Anonymous),
+            "anonymous"
+        );
         assert_eq!(code(CallPolicy::Anonymous, &alice), "debug:alice");
         assert_eq!(code(CallPolicy::Signed, &alice), "debug:alice");
         assert_eq!(
@@ -415,10 +428,12 @@ mod tests {
         assert_eq!(code(list.clone(), &alice), "auth.not_allowed");
         assert_eq!(code(list, &Requester::Anonymous), "auth.signature_required");
         assert!(check_policy(&CallPolicy::AllowList(vec!["alice".into()])).is_err());
-        assert!(Authorizer::new(AuthOptions {
-            admin_key: Some("nope".into()),
-            ..Default::default()
-        })
-        .is_err());
+        assert!(
+            Authorizer::new(AuthOptions {
+                admin_key: Some("nope".into()),
+                ..Default::default()
+            })
+            .is_err()
+        );
     }
 }

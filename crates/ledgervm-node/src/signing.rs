@@ -195,7 +195,9 @@ pub enum AuthError {
         key: String,
     },
     /// The timestamp is older than the allowed skew.
-    #[error("timestamp {timestamp_ms} is more than {skew_ms} ms older than the server clock ({now_ms})")]
+    #[error(
+        "timestamp {timestamp_ms} is more than {skew_ms} ms older than the server clock ({now_ms})"
+    )]
     StaleTimestamp {
         /// Signed timestamp.
         timestamp_ms: u64,
@@ -205,7 +207,9 @@ pub enum AuthError {
         skew_ms: u64,
     },
     /// The timestamp is further in the future than the allowed skew.
-    #[error("timestamp {timestamp_ms} is more than {skew_ms} ms ahead of the server clock ({now_ms})")]
+    #[error(
+        "timestamp {timestamp_ms} is more than {skew_ms} ms ahead of the server clock ({now_ms})"
+    )]
     FutureTimestamp {
         /// Signed timestamp.
         timestamp_ms: u64,

@@ -143,14 +143,29 @@ mod tests {
         let cases: Vec<HeaderMap> = vec![
             h(&[(KEY, "k")]),
             h(&[(KEY, "k"), (SIGNATURE, "s"), (NONCE, "n")]),
-            h(&[(KEY, "k"), (SIGNATURE, "s"), (NONCE, "n"), (TIMESTAMP, "soon")]),
-            h(&[(KEY, "k"), (SIGNATURE, "s"), (NONCE, "n"), (TIMESTAMP, "1"), (USER, "a")]),
+            h(&[
+                (KEY, "k"),
+                (SIGNATURE, "s"),
+                (NONCE, "n"),
+                (TIMESTAMP, "soon"),
+            ]),
+            h(&[
+                (KEY, "k"),
+                (SIGNATURE, "s"),
+                (NONCE, "n"),
+                (TIMESTAMP, "1"),
+                (USER, "a"),
+            ]),
             h(&[(USER, "a"), (USER, "b")]),
             h(&[(CODE_HASH, "c")]),
         ];
         for headers in cases {
             let e = requester(&headers, None).unwrap_err();
-            assert_eq!((e.status.as_u16(), e.code.as_ref()), (400, "auth.malformed"), "{headers:?}");
+            assert_eq!(
+                (e.status.as_u16(), e.code.as_ref()),
+                (400, "auth.malformed"),
+                "{headers:?}"
+            );
         }
     }
 }

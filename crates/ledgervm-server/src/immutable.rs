@@ -15,8 +15,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ledgervm_node::CallInput;
-use ledgervm_node::record::Outcome;
 use ledgervm_node::Requester;
+use ledgervm_node::record::Outcome;
 use ledgervm_runtime::value::{FuncType, Value, parse_plain};
 
 /// Splits the query into the function name and the argument words, in order.

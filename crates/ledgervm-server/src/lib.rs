@@ -96,7 +96,10 @@ fn router_with_counter(node: Node, opts: &ServerOptions, in_flight: Arc<AtomicUs
     let debug = state.node.auth_options().debug;
     r.fallback(middleware::not_found)
         .with_state(state)
-        .layer(axum::middleware::from_fn_with_state(debug, auth::debug_banner))
+        .layer(axum::middleware::from_fn_with_state(
+            debug,
+            auth::debug_banner,
+        ))
         .layer(axum::middleware::from_fn(
             middleware::json_method_not_allowed,
         ))

@@ -86,14 +86,32 @@ fn header_param(name: &str, desc: &str) -> Value {
 /// The `X-Ledgervm-*` request headers (docs/AUTH.md); `call` adds the code hash.
 fn auth_headers(call: bool) -> Vec<Value> {
     let mut v = vec![
-        header_param("X-Ledgervm-Key", "Signer's Ed25519 public key, 64 lowercase hex digits"),
-        header_param("X-Ledgervm-Signature", "Ed25519 signature, 128 lowercase hex digits, over the             ledgervm/call/v1 (calls) or ledgervm/request/v1 (load/unload) payload"),
-        header_param("X-Ledgervm-Nonce", "1-64 of A-Za-z0-9_-, never reused by a key within the skew window"),
-        header_param("X-Ledgervm-Timestamp", "Signer's clock, ms since the Unix epoch; within the server's skew"),
-        header_param("X-Ledgervm-User", "Plain user id, accepted only by a --debug server (unauthenticated)"),
+        header_param(
+            "X-Ledgervm-Key",
+            "Signer's Ed25519 public key, 64 lowercase hex digits",
+        ),
+        header_param(
+            "X-Ledgervm-Signature",
+            "Ed25519 signature, 128 lowercase hex digits, over the             ledgervm/call/v1 (calls) or ledgervm/request/v1 (load/unload) payload",
+        ),
+        header_param(
+            "X-Ledgervm-Nonce",
+            "1-64 of A-Za-z0-9_-, never reused by a key within the skew window",
+        ),
+        header_param(
+            "X-Ledgervm-Timestamp",
+            "Signer's clock, ms since the Unix epoch; within the server's skew",
+        ),
+        header_param(
+            "X-Ledgervm-User",
+            "Plain user id, accepted only by a --debug server (unauthenticated)",
+        ),
     ];
     if call {
-        v.push(header_param("X-Ledgervm-Code-Hash", "Code hash the call was signed for (else 409 auth.code_changed)"));
+        v.push(header_param(
+            "X-Ledgervm-Code-Hash",
+            "Code hash the call was signed for (else 409 auth.code_changed)",
+        ));
     }
     v
 }
@@ -200,7 +218,7 @@ pub(crate) fn unload_app() -> Op {
             "type": "object", "required": ["name", "code_hash", "index"],
             "properties": {"name": {"type": "string"}, "code_hash": {"type": "string"},
                 "index": {"type": "integer", "description": "index of the app.unload record"}},
-        }))}), &[("400", "invalid name or auth.malformed"), ("401", AUTH_401),
+        }))}), &[("400", AUTH_400), ("401", AUTH_401),
             ("403", "auth.not_owner or auth.debug_disabled"), ("404", "app_not_found")]),
     })
 }

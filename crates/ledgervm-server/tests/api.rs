@@ -506,7 +506,11 @@ async fn signed_only_apps_refuse_anonymous_calls() {
         .unwrap();
     let (st, info) = status_json(resp).await;
     assert_eq!((st, info["policy"].as_str()), (201, Some("signed")));
-    assert_error(&s.call("locked", "add", json!([])).await, 403, "forbidden");
+    assert_error(
+        &s.call("locked", "add", json!([])).await,
+        401,
+        "auth.signature_required",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

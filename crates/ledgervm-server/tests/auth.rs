@@ -77,7 +77,15 @@ impl Srv {
     }
 
     /// Headers of a call signed by `k` over (app, func, args, nonce, ts).
-    fn sign_call(&self, k: &SigningKey, app: &str, func: &str, args: &[Value], nonce: &str, ts: u64) -> Headers {
+    fn sign_call(
+        &self,
+        k: &SigningKey,
+        app: &str,
+        func: &str,
+        args: &[Value],
+        nonce: &str,
+        ts: u64,
+    ) -> Headers {
         let code_hash = self.code_hash(app);
         let msg = CallPayload {
             origin: &self.origin,
@@ -93,7 +101,14 @@ impl Srv {
     }
 
     /// Headers of a load/unload of `target` with `body`, signed by `k`.
-    fn sign_request(&self, k: &SigningKey, method: &str, target: &str, body: &[u8], nonce: &str) -> Headers {
+    fn sign_request(
+        &self,
+        k: &SigningKey,
+        method: &str,
+        target: &str,
+        body: &[u8],
+        nonce: &str,
+    ) -> Headers {
         let ts = now_ms();
         let sha = ledgervm_node::ids::sha256_hex(body);
         let msg = RequestPayload {
@@ -133,7 +148,13 @@ impl Srv {
     }
 
     /// A signed load of ARITH_WAT under `name` with `query` (may be empty).
-    async fn load_signed(&self, k: &SigningKey, name: &str, query: &str, nonce: &str) -> (u16, Json) {
+    async fn load_signed(
+        &self,
+        k: &SigningKey,
+        name: &str,
+        query: &str,
+        nonce: &str,
+    ) -> (u16, Json) {
         let target = format!("/v1/apps/{name}{query}");
         let h = self.sign_request(k, "PUT", &target, ARITH_WAT.as_bytes(), nonce);
         self.put(&target, ARITH_WAT, &h).await
@@ -168,17 +189,30 @@ fn args(a: i32, b: i32) -> Vec<Value> {
 async fn signed_calls_and_each_refusal_has_its_own_code() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path(), AuthOptions::default()).await;
-    let (st, info) = s.put("/v1/apps/arith?policy=signed", ARITH_WAT, &vec![]).await;
-    assert_eq!((st, info["policy"].as_str()), (201, Some("signed")), "{info}");
+    let (st, info) = s
+        .put("/v1/apps/arith?policy=signed", ARITH_WAT, &vec![])
+        .await;
+    assert_eq!(
+        (st, info["policy"].as_str()),
+        (201, Some("signed")),
+        "{info}"
+    );
     let (alice, mallory) = (key(1), key(2));
     let a = args(2, 3);
 
-    assert_error(&s.call("arith", "add", &a, &vec![]).await, 401, "auth.signature_required");
+    assert_error(
+        &s.call("arith", "add", &a, &vec![]).await,
+        401,
+        "auth.signature_required",
+    );
 
     let good = s.sign_call(&alice, "arith", "add", &a, "n-1", now_ms());
     let (st, body) = s.call("arith", "add", &a, &good).await;
     assert_eq!(st, 200, "{body}");
-    assert_eq!(body["caller"], json!({"id": public(&alice), "authenticated": true}));
+    assert_eq!(
+        body["caller"],
+        json!({"id": public(&alice), "authenticated": true})
+    );
     let index = body["index"].as_u64().unwrap();
     let record = s.record(index).await;
     assert_eq!(record["caller"]["id"], public(&alice));
@@ -189,10 +223,18 @@ async fn signed_calls_and_each_refusal_has_its_own_code() {
     let size = s.node.size();
 
     // The same request again.
-    assert_error(&s.call("arith", "add", &a, &good).await, 401, "auth.replayed_nonce");
+    assert_error(
+        &s.call("arith", "add", &a, &good).await,
+        401,
+        "auth.replayed_nonce",
+    );
     // Altered arguments under a genuine signature.
     let h = s.sign_call(&alice, "arith", "add", &a, "n-2", now_ms());
-    assert_error(&s.call("arith", "add", &args(2, 4), &h).await, 401, "auth.bad_signature");
+    assert_error(
+        &s.call("arith", "add", &args(2, 4), &h).await,
+        401,
+        "auth.bad_signature",
+    );
     // Signed by another key than the one claimed.
     let ts = now_ms();
     let msg = CallPayload {
@@ -206,16 +248,32 @@ async fn signed_calls_and_each_refusal_has_its_own_code() {
     }
     .to_bytes();
     let forged = headers(&mallory, &public(&alice), &msg, "n-3", ts);
-    assert_error(&s.call("arith", "add", &a, &forged).await, 401, "auth.bad_signature");
+    assert_error(
+        &s.call("arith", "add", &a, &forged).await,
+        401,
+        "auth.bad_signature",
+    );
     // Too old, too new.
     let old = s.sign_call(&alice, "arith", "add", &a, "n-4", now_ms() - 10 * 60_000);
-    assert_error(&s.call("arith", "add", &a, &old).await, 401, "auth.stale_timestamp");
+    assert_error(
+        &s.call("arith", "add", &a, &old).await,
+        401,
+        "auth.stale_timestamp",
+    );
     let new = s.sign_call(&alice, "arith", "add", &a, "n-5", now_ms() + 10 * 60_000);
-    assert_error(&s.call("arith", "add", &a, &new).await, 401, "auth.future_timestamp");
+    assert_error(
+        &s.call("arith", "add", &a, &new).await,
+        401,
+        "auth.future_timestamp",
+    );
     // Signed for another code version.
     let mut h = s.sign_call(&alice, "arith", "add", &a, "n-6", now_ms());
     h.push(("x-ledgervm-code-hash", "00".repeat(32)));
-    assert_error(&s.call("arith", "add", &a, &h).await, 409, "auth.code_changed");
+    assert_error(
+        &s.call("arith", "add", &a, &h).await,
+        409,
+        "auth.code_changed",
+    );
     // Incomplete headers, a bad key, a plain user id on a server without --debug.
     let mut h = s.sign_call(&alice, "arith", "add", &a, "n-7", now_ms());
     h.retain(|(k, _)| *k != "x-ledgervm-nonce");
@@ -224,7 +282,11 @@ async fn signed_calls_and_each_refusal_has_its_own_code() {
     h[0].1 = "zz".repeat(32);
     assert_error(&s.call("arith", "add", &a, &h).await, 400, "auth.malformed");
     let user = vec![("x-ledgervm-user", "alice".to_string())];
-    assert_error(&s.call("arith", "add", &a, &user).await, 403, "auth.debug_disabled");
+    assert_error(
+        &s.call("arith", "add", &a, &user).await,
+        403,
+        "auth.debug_disabled",
+    );
 
     // Nothing refused was recorded, and the server still serves.
     assert_eq!(s.node.size(), size);
@@ -240,7 +302,11 @@ async fn allow_list_policy() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path(), AuthOptions::default()).await;
     let (alice, bob, carol) = (key(1), key(2), key(3));
-    let q = format!("/v1/apps/arith?policy=allow_list&allow={},{}", public(&alice), public(&carol));
+    let q = format!(
+        "/v1/apps/arith?policy=allow_list&allow={},{}",
+        public(&alice),
+        public(&carol)
+    );
     let (st, info) = s.put(&q, ARITH_WAT, &vec![]).await;
     assert_eq!(st, 201, "{info}");
     assert_eq!(info["policy"]["allow_list"][0], public(&alice));
@@ -250,10 +316,24 @@ async fn allow_list_policy() {
         assert_eq!(s.call("arith", "add", &a, &h).await.0, 200);
     }
     let h = s.sign_call(&bob, "arith", "add", &a, "b", now_ms());
-    assert_error(&s.call("arith", "add", &a, &h).await, 403, "auth.not_allowed");
-    assert_error(&s.call("arith", "add", &a, &vec![]).await, 401, "auth.signature_required");
+    assert_error(
+        &s.call("arith", "add", &a, &h).await,
+        403,
+        "auth.not_allowed",
+    );
+    assert_error(
+        &s.call("arith", "add", &a, &vec![]).await,
+        401,
+        "auth.signature_required",
+    );
     // A list entry that is not a key is refused at load.
-    let (st, body) = s.put("/v1/apps/other?policy=allow_list&allow=alice", ARITH_WAT, &vec![]).await;
+    let (st, body) = s
+        .put(
+            "/v1/apps/other?policy=allow_list&allow=alice",
+            ARITH_WAT,
+            &vec![],
+        )
+        .await;
     assert_error(&(st, body), 400, "auth.malformed");
     s.handle.shutdown().await.unwrap();
 }
@@ -270,7 +350,11 @@ async fn only_the_owner_or_the_admin_may_load_over_or_unload() {
     let (alice, bob) = (key(1), key(2));
 
     // With an admin key, anonymous loads are refused.
-    assert_error(&s.put("/v1/apps/arith", ARITH_WAT, &vec![]).await, 401, "auth.signature_required");
+    assert_error(
+        &s.put("/v1/apps/arith", ARITH_WAT, &vec![]).await,
+        401,
+        "auth.signature_required",
+    );
     let (st, info) = s.load_signed(&alice, "arith", "?fuel=100000", "l-1").await;
     assert_eq!(st, 201, "{info}");
     assert_eq!(info["owner"], public(&alice));
@@ -279,21 +363,37 @@ async fn only_the_owner_or_the_admin_may_load_over_or_unload() {
     assert_eq!(load["auth"]["target"], "/v1/apps/arith?fuel=100000");
 
     // Bob may neither load over alice's app nor unload it; nor may anyone anonymously.
-    assert_error(&s.load_signed(&bob, "arith", "", "l-2").await, 403, "auth.not_owner");
+    assert_error(
+        &s.load_signed(&bob, "arith", "", "l-2").await,
+        403,
+        "auth.not_owner",
+    );
     let h = s.sign_request(&bob, "DELETE", "/v1/apps/arith", b"", "u-1");
     assert_error(&s.delete("arith", &h).await, 403, "auth.not_owner");
-    assert_error(&s.delete("arith", &vec![]).await, 401, "auth.signature_required");
+    assert_error(
+        &s.delete("arith", &vec![]).await,
+        401,
+        "auth.signature_required",
+    );
     // A signature for another app's path does not carry over.
     let h = s.sign_request(&alice, "DELETE", "/v1/apps/other", b"", "u-2");
-    assert_error(&s.delete("arith", &h).await, 400, "auth.malformed");
+    assert_error(&s.delete("arith", &h).await, 401, "auth.bad_signature");
     // A replayed load request is refused.
     let target = "/v1/apps/arith";
     let h = s.sign_request(&alice, "PUT", target, ARITH_WAT.as_bytes(), "l-3");
     assert_eq!(s.put(target, ARITH_WAT, &h).await.0, 201);
-    assert_error(&s.put(target, ARITH_WAT, &h).await, 401, "auth.replayed_nonce");
+    assert_error(
+        &s.put(target, ARITH_WAT, &h).await,
+        401,
+        "auth.replayed_nonce",
+    );
     // A body other than the one signed.
     let h = s.sign_request(&alice, "PUT", target, b"(module)", "l-4");
-    assert_error(&s.put(target, ARITH_WAT, &h).await, 401, "auth.bad_signature");
+    assert_error(
+        &s.put(target, ARITH_WAT, &h).await,
+        401,
+        "auth.bad_signature",
+    );
 
     // The admin may unload anyone's app; the owner may unload their own.
     let h = s.sign_request(&admin, "DELETE", "/v1/apps/arith", b"", "u-3");
@@ -301,7 +401,11 @@ async fn only_the_owner_or_the_admin_may_load_over_or_unload() {
     assert_eq!(st, 200, "{body}");
     let unload = s.record(body["index"].as_u64().unwrap()).await;
     assert_eq!(unload["auth"]["key"], public(&admin));
-    assert_eq!(s.load_signed(&bob, "arith", "", "l-5").await.0, 201, "a free name");
+    assert_eq!(
+        s.load_signed(&bob, "arith", "", "l-5").await.0,
+        201,
+        "a free name"
+    );
     let h = s.sign_request(&bob, "DELETE", "/v1/apps/arith", b"", "u-4");
     assert_eq!(s.delete("arith", &h).await.0, 200);
     s.handle.shutdown().await.unwrap();
@@ -317,8 +421,16 @@ async fn an_open_server_keeps_anonymous_loads_but_protects_owned_apps() {
     // An owned app is not anyone's to unload.
     let alice = key(1);
     assert_eq!(s.load_signed(&alice, "mine", "", "l-1").await.0, 201);
-    assert_error(&s.delete("mine", &vec![]).await, 401, "auth.signature_required");
-    assert_error(&s.put("/v1/apps/mine", ARITH_WAT, &vec![]).await, 401, "auth.signature_required");
+    assert_error(
+        &s.delete("mine", &vec![]).await,
+        401,
+        "auth.signature_required",
+    );
+    assert_error(
+        &s.put("/v1/apps/mine", ARITH_WAT, &vec![]).await,
+        401,
+        "auth.signature_required",
+    );
     s.handle.shutdown().await.unwrap();
 }
 
@@ -340,10 +452,22 @@ async fn a_nonce_seen_before_a_restart_is_still_refused_after_it() {
         (h, u)
     };
     let s = open(dir.path(), AuthOptions::default()).await;
-    assert_error(&s.call("arith", "add", &a, &call_h).await, 401, "auth.replayed_nonce");
-    assert_error(&s.delete("arith", &unload_h).await, 401, "auth.replayed_nonce");
+    assert_error(
+        &s.call("arith", "add", &a, &call_h).await,
+        401,
+        "auth.replayed_nonce",
+    );
+    assert_error(
+        &s.delete("arith", &unload_h).await,
+        401,
+        "auth.replayed_nonce",
+    );
     let h = s.sign_call(&alice, "arith", "add", &a, "c-2", now_ms());
-    assert_eq!(s.call("arith", "add", &a, &h).await.0, 200, "fresh nonces still work");
+    assert_eq!(
+        s.call("arith", "add", &a, &h).await.0,
+        200,
+        "fresh nonces still work"
+    );
     s.handle.shutdown().await.unwrap();
 }
 
@@ -358,20 +482,37 @@ async fn debug_mode_accepts_plain_user_ids_and_says_so() {
     let s = open(dir.path(), auth).await;
     let alice = vec![("x-ledgervm-user", "alice".to_string())];
     let bob = vec![("x-ledgervm-user", "bob".to_string())];
-    let (st, info) = s.put("/v1/apps/arith?policy=signed", ARITH_WAT, &alice).await;
+    let (st, info) = s
+        .put("/v1/apps/arith?policy=signed", ARITH_WAT, &alice)
+        .await;
     assert_eq!(st, 201, "{info}");
     assert_eq!(info["owner"], "debug:alice");
     let a = args(1, 2);
     let (st, body) = s.call("arith", "add", &a, &alice).await;
     assert_eq!(st, 200, "{body}");
-    assert_eq!(body["caller"], json!({"id": "debug:alice", "authenticated": false}));
+    assert_eq!(
+        body["caller"],
+        json!({"id": "debug:alice", "authenticated": false})
+    );
     let record = s.record(body["index"].as_u64().unwrap()).await;
-    assert_eq!(record["auth"], json!({"scheme": "debug-unauthenticated", "user": "alice"}));
+    assert_eq!(
+        record["auth"],
+        json!({"scheme": "debug-unauthenticated", "user": "alice"})
+    );
     assert_error(&s.delete("arith", &bob).await, 403, "auth.not_owner");
     let bad = vec![("x-ledgervm-user", "a:b".to_string())];
-    assert_error(&s.call("arith", "add", &a, &bad).await, 400, "auth.malformed");
+    assert_error(
+        &s.call("arith", "add", &a, &bad).await,
+        400,
+        "auth.malformed",
+    );
     // Every answer, even a read, carries the banner header.
-    let resp = s.http.get(format!("{}/v1/log", s.base)).send().await.unwrap();
+    let resp = s
+        .http
+        .get(format!("{}/v1/log", s.base))
+        .send()
+        .await
+        .unwrap();
     assert!(resp.headers().contains_key("x-ledgervm-debug"));
     assert_eq!(s.delete("arith", &alice).await.0, 200);
     s.handle.shutdown().await.unwrap();

@@ -157,10 +157,17 @@ fn keygen_keys_sign_deploy_call_and_unload() {
     let with = |n: &str, args: &[&str]| {
         let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         v.extend(["--key".to_string(), key(n).to_str().unwrap().to_string()]);
-        cli(&server, &trust, &v.iter().map(String::as_str).collect::<Vec<_>>())
+        cli(
+            &server,
+            &trust,
+            &v.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
     };
 
-    fails_with(cli(&server, &trust, &["deploy", sum]), "auth.signature_required");
+    fails_with(
+        cli(&server, &trust, &["deploy", sum]),
+        "auth.signature_required",
+    );
     let out = ok(with("alice", &["deploy", sum, "--signed-only", "--json"]));
     let info: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(info["owner"], alice_pub.as_str());
@@ -168,15 +175,25 @@ fn keygen_keys_sign_deploy_call_and_unload() {
         cli(&server, &trust, &["call", "sum.wasm", "Sum", "5", "7"]),
         "auth.signature_required",
     );
-    assert_eq!(ok(with("bob", &["call", "sum.wasm", "Sum", "5", "7"])).trim(), "12");
+    assert_eq!(
+        ok(with("bob", &["call", "sum.wasm", "Sum", "5", "7"])).trim(),
+        "12"
+    );
     fails_with(with("bob", &["unload", "sum.wasm"]), "auth.not_owner");
     let audit = ok(Command::new(bin())
         .args(["verify", &server.url, "--vkey", &server.vkey, "--json"])
         .output()
         .unwrap());
     let report: serde_json::Value = serde_json::from_str(&audit).unwrap();
-    assert_eq!(report["first_divergence"], serde_json::Value::Null, "{report}");
-    assert_eq!(report["signed_requests"], 2, "the load and the call: {report}");
+    assert_eq!(
+        report["first_divergence"],
+        serde_json::Value::Null,
+        "{report}"
+    );
+    assert_eq!(
+        report["signed_requests"], 2,
+        "the load and the call: {report}"
+    );
     ok(with("admin", &["unload", "sum.wasm"]));
     server.stop();
 }

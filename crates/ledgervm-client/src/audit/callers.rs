@@ -96,8 +96,9 @@ mod tests {
             args: &args,
             nonce: "n",
             timestamp_ms: 3,
-        };
-        let signature = hex::encode(k.sign(&payload.to_bytes()).to_bytes());
+        }
+        .to_bytes();
+        let signature = hex::encode(k.sign(&payload).to_bytes());
         CallRecord {
             app: "a".into(),
             code_hash: "c".into(),

@@ -123,7 +123,11 @@ fn nonce_and_debug_user_forms() {
     assert!(check_nonce(&"a".repeat(MAX_NONCE_CHARS)).is_ok());
     let long = "a".repeat(MAX_NONCE_CHARS + 1);
     for bad in ["", "a b", "a\nb", "é", long.as_str()] {
-        assert_eq!(check_nonce(bad).unwrap_err().code(), "auth.malformed", "{bad:?}");
+        assert_eq!(
+            check_nonce(bad).unwrap_err().code(),
+            "auth.malformed",
+            "{bad:?}"
+        );
     }
     assert!(check_debug_user("alice@example.org").is_ok());
     assert!(check_debug_user("a:b").is_err());
@@ -184,7 +188,12 @@ fn stored_auth_round_trips_and_caller_ids_cannot_collide() {
     );
     assert_eq!(d.caller_id(), "debug:alice");
     assert_eq!(a.caller_id(), "ab".repeat(32));
-    assert!(serde_json::from_str::<CallerAuth>(r#"{"scheme":"debug-unauthenticated","user":"a","x":1}"#).is_err());
+    assert!(
+        serde_json::from_str::<CallerAuth>(
+            r#"{"scheme":"debug-unauthenticated","user":"a","x":1}"#
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -208,15 +217,21 @@ fn stored_request_must_name_its_app() {
     };
     assert_eq!(verify_stored_request(&auth, "o", "DELETE", "x"), Ok(()));
     assert_eq!(
-        verify_stored_request(&auth, "o", "DELETE", "y").unwrap_err().code(),
+        verify_stored_request(&auth, "o", "DELETE", "y")
+            .unwrap_err()
+            .code(),
         "auth.malformed"
     );
     assert_eq!(
-        verify_stored_request(&auth, "o", "PUT", "x").unwrap_err().code(),
+        verify_stored_request(&auth, "o", "PUT", "x")
+            .unwrap_err()
+            .code(),
         "auth.bad_signature"
     );
     assert_eq!(
-        verify_stored_request(&auth, "other", "DELETE", "x").unwrap_err().code(),
+        verify_stored_request(&auth, "other", "DELETE", "x")
+            .unwrap_err()
+            .code(),
         "auth.bad_signature"
     );
 }
@@ -268,15 +283,17 @@ fn fields() -> impl Strategy<Value = Fields> {
         "[A-Za-z0-9_-]{1,16}",
         any::<u64>(),
     )
-        .prop_map(|(origin, app, code_hash, func, args, nonce, timestamp_ms)| Fields {
-            origin,
-            app,
-            code_hash,
-            func,
-            args,
-            nonce,
-            timestamp_ms,
-        })
+        .prop_map(
+            |(origin, app, code_hash, func, args, nonce, timestamp_ms)| Fields {
+                origin,
+                app,
+                code_hash,
+                func,
+                args,
+                nonce,
+                timestamp_ms,
+            },
+        )
 }
 
 proptest! {

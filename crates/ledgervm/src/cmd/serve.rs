@@ -90,7 +90,9 @@ pub async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
     println!("  vkey    {}", node.vkey());
     match &args.admin_key {
         Some(k) => println!("  admin   {k}"),
-        None => println!("  admin   none (anyone may load; ownerless apps may be unloaded by anyone)"),
+        None => {
+            println!("  admin   none (anyone may load; ownerless apps may be unloaded by anyone)")
+        }
     }
     println!(
         "  engine  wasmtime {} / {}",
