@@ -8,7 +8,7 @@ use crate::secret::AppKey;
 use crate::state::{StateBase, final_writes};
 use ledgervm_runtime::state::{StateError, check_key};
 use parking_lot::Mutex;
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, TableDefinition};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
