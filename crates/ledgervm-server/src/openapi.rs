@@ -92,7 +92,7 @@ fn auth_headers(call: bool) -> Vec<Value> {
         ),
         header_param(
             "X-Ledgervm-Signature",
-            "Ed25519 signature, 128 lowercase hex digits, over the             ledgervm/call/v1 (calls) or ledgervm/request/v1 (load/unload) payload",
+            "Ed25519 signature, 128 lowercase hex digits, over the ledgervm/call/v1 (calls) or ledgervm/request/v1 (load/unload) payload",
         ),
         header_param(
             "X-Ledgervm-Nonce",
@@ -117,6 +117,7 @@ fn auth_headers(call: bool) -> Vec<Value> {
 }
 
 /// The auth refusals, by status.
+const AUTH_400: &str = "auth.malformed: incomplete or ill-formed X-Ledgervm-* headers";
 const AUTH_401: &str = "auth.signature_required, auth.bad_signature, auth.stale_timestamp, auth.future_timestamp or auth.replayed_nonce";
 
 fn u64_schema() -> Value {
@@ -212,7 +213,7 @@ pub(crate) fn unload_app() -> Op {
     json!({
         "operationId": "unloadApp",
         "summary": "Unload an app (appends app.unload; history stays)",
-        "description": "Only the app's owner or the admin key (anyone, for an app loaded             anonymously on a server without an admin key).",
+        "description": "Only the app's owner or the admin key (anyone, for an app loaded anonymously on a server without an admin key).",
         "parameters": std::iter::once(app_name()).chain(auth_headers(false)).collect::<Vec<_>>(),
         "responses": common_errors(json!({"200": ok("Unloaded", json!({
             "type": "object", "required": ["name", "code_hash", "index"],
@@ -431,7 +432,7 @@ fn schemas() -> Value {
         "CallResponse": {"type": "object", "required": ["result", "index", "fuel", "receipt"], "properties": {
             "result": r("Outcome"), "index": s("integer"), "fuel": s("integer"),
             "stdout": s("string"), "receipt": r("Receipt"),
-            "caller": {"type": "object", "description": "present for identified callers; authenticated                 is false for --debug user ids", "properties": {"id": s("string"), "authenticated": s("boolean")}}}},
+            "caller": {"type": "object", "description": "present for identified callers; authenticated is false for --debug user ids", "properties": {"id": s("string"), "authenticated": s("boolean")}}}},
         "CallFailure": {"allOf": [r("CallResponse"), {"type": "object", "required": ["code", "message"],
             "properties": {"code": s("string"), "message": s("string")}}]},
         "Record": {"type": "object", "required": ["kind"], "properties": {
