@@ -9,6 +9,8 @@
 //!   [`ClientError::Rollback`] or [`ClientError::Fork`], with both checkpoints kept as
 //!   evidence.
 //! * [`verify`] — the pure checks, and [`verify_receipt_file`] for offline receipts.
+//! * [`attest`] — the TLS verifier and the certificate-to-identity-document binding.
+//! * [`ws`] — a JSON-RPC client for the WebSocket API.
 //! * [`audit`] — download a whole log, verify its tree, replay every call and report
 //!   the first divergence.
 //!
@@ -16,12 +18,15 @@
 //! (`ledgervm_node::record`, `ledgervm_node::receipt`, `ledgervm_log`), never through the
 //! server's internals.
 
+pub mod attest;
 pub mod audit;
 pub mod error;
 pub mod http;
 pub mod trust;
 pub mod verify;
+pub mod ws;
 
+pub use attest::{Attested, AttestedVerifier};
 pub use audit::{AuditOptions, AuditReport, AuditTarget, Divergence, DivergenceKind, audit};
 pub use error::{ClientError, Evidence};
 pub use http::{CallResponse, Client, KeyPin, LoadOptions, LogInfo, RecordResponse, Unloaded};

@@ -64,6 +64,31 @@ pub(crate) fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Loads an app for any transport, then re-issues the attested identity.
+///
+/// Spawned so a client that hangs up (or a request timeout) cannot cancel the load
+/// half-way between its durable record and the registry update, nor skip the re-issue.
+pub(crate) async fn load_app(s: &ServerState, req: LoadRequest) -> Result<AppInfo, ApiError> {
+    let (node, identity) = (s.node.clone(), s.identity.clone());
+    Ok(tokio::spawn(async move {
+        let info = node.load(req).await?;
+        identity.refresh(&node);
+        Ok::<_, ledgervm_node::NodeError>(info)
+    })
+    .await??)
+}
+
+/// Unloads an app for any transport, then re-issues the attested identity.
+pub(crate) async fn unload_app(s: &ServerState, name: String) -> Result<(AppInfo, u64), ApiError> {
+    let (node, identity) = (s.node.clone(), s.identity.clone());
+    Ok(tokio::spawn(async move {
+        let r = node.unload(&name).await?;
+        identity.refresh(&node);
+        Ok::<_, ledgervm_node::NodeError>(r)
+    })
+    .await??)
+}
+
 /// `PUT /v1/apps/{name}` → 201 with the [`AppInfo`].
 pub(crate) async fn load(
     State(s): State<ServerState>,
@@ -79,10 +104,7 @@ pub(crate) async fn load(
         limits,
         policy: q.policy.unwrap_or_default(),
     };
-    let node = s.node.clone();
-    // Spawned so a client that hangs up (or a request timeout) cannot cancel the load
-    // half-way between its durable record and the registry update.
-    let info = tokio::spawn(async move { node.load(req).await }).await??;
+    let info = load_app(&s, req).await?;
     let mut resp = (StatusCode::CREATED, axum::Json(info)).into_response();
     if let Ok(loc) = HeaderValue::from_str(&format!("/v1/apps/{name}")) {
         resp.headers_mut().insert(header::LOCATION, loc);
@@ -113,8 +135,7 @@ pub(crate) async fn unload(
     Path(name): Path<String>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     check_name(&name)?;
-    let node = s.node.clone();
-    let (info, index) = tokio::spawn(async move { node.unload(&name).await }).await??;
+    let (info, index) = unload_app(&s, name).await?;
     Ok(axum::Json(serde_json::json!({
         "name": info.name,
         "code_hash": info.code_hash,

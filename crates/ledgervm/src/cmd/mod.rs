@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod keygen;
 pub mod remote;
+pub mod repl;
 pub mod serve;
 pub mod verify;
 
