@@ -22,7 +22,7 @@ def start(bin_, url, vkey, trust, history):
     )
     child.logfile_read = sys.stderr
     child.expect("Certificate bound to identity")
-    child.expect("Sum")  # the handshake lists the app and its methods
+    child.expect("methods; log")  # the handshake names the app, its methods, the log
     child.expect("> ")
     return child
 
