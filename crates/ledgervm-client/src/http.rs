@@ -142,33 +142,30 @@ struct AppsBody {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Client {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-struct Inner {
-    http: reqwest::Client,
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
     base: Url,
     trust: TrustStore,
     pin: KeyPin,
-    key: tokio::sync::OnceCell<LogKey>,
+    pub(crate) key: tokio::sync::OnceCell<LogKey>,
     /// Signs calls, loads and unloads when set ([`Client::set_caller_key`]).
     caller: parking_lot::RwLock<Option<crate::CallerKey>>,
+    /// SHA-256 of each server certificate whose identity binding was checked.
+    pub(crate) bound: parking_lot::Mutex<std::collections::HashSet<[u8; 32]>>,
 }
 
-/// TLS through rustls with the ring provider and the webpki root set.
+/// TLS through rustls with the ring provider, the webpki root set, and ledgervm's
+/// attested self-signed certificates ([`crate::attest`]); `tls_info` so every answer's
+/// certificate can be checked.
 fn http_client() -> Result<reqwest::Client, ClientError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError::InvalidArgument(format!("TLS setup: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let tls = crate::attest::AttestedVerifier::client_config()?;
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
+        .tls_info(true)
         .pool_idle_timeout(std::time::Duration::from_secs(90))
         .tcp_nodelay(true)
         .build()
@@ -202,6 +199,7 @@ impl Client {
                 pin,
                 key,
                 caller: Default::default(),
+                bound: Default::default(),
             }),
         })
     }
@@ -219,6 +217,11 @@ impl Client {
     /// The server's base URL.
     pub fn base_url(&self) -> &Url {
         &self.inner.base
+    }
+
+    /// How the log key is chosen.
+    pub fn pin(&self) -> &KeyPin {
+        &self.inner.pin
     }
 
     /// The trust store.
@@ -239,7 +242,7 @@ impl Client {
             .await
     }
 
-    fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Url {
+    pub(crate) fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Url {
         let mut url = self.inner.base.clone();
         url.path_segments_mut()
             .expect("checked in new")
@@ -252,7 +255,7 @@ impl Client {
         url
     }
 
-    async fn error_of(resp: reqwest::Response) -> ClientError {
+    pub(crate) async fn error_of(resp: reqwest::Response) -> ClientError {
         let status = resp.status().as_u16();
         match resp.bytes().await {
             Ok(body) => match serde_json::from_slice::<ApiErrorBody>(&body) {
@@ -271,7 +274,9 @@ impl Client {
         }
     }
 
-    async fn json_of<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
+    pub(crate) async fn json_of<T: DeserializeOwned>(
+        resp: reqwest::Response,
+    ) -> Result<T, ClientError> {
         let body = resp.bytes().await?;
         serde_json::from_slice(&body)
             .map_err(|e| ClientError::Protocol(format!("bad JSON answer: {e}")))
@@ -283,10 +288,7 @@ impl Client {
         query: &[(&str, String)],
     ) -> Result<T, ClientError> {
         let resp = self
-            .inner
-            .http
-            .get(self.url(segments, query))
-            .send()
+            .send(self.inner.http.get(self.url(segments, query)))
             .await?;
         if !resp.status().is_success() {
             return Err(Self::error_of(resp).await);
@@ -385,7 +387,7 @@ impl Client {
         let binary = module.starts_with(b"\0asm");
         let url = self.url(&["v1", "apps", name], &q);
         let signed = self.sign_request("PUT", &url, module).await?;
-        let resp = signed
+        let req = signed
             .apply(self.inner.http.request(Method::PUT, url))
             .header(
                 "content-type",
@@ -395,9 +397,8 @@ impl Client {
                     "text/plain"
                 },
             )
-            .body(module.to_vec())
-            .send()
-            .await?;
+            .body(module.to_vec());
+        let resp = self.send(req).await?;
         if !resp.status().is_success() {
             return Err(Self::error_of(resp).await);
         }
@@ -438,7 +439,7 @@ impl Client {
     pub async fn unload(&self, name: &str) -> Result<Unloaded, ClientError> {
         let url = self.url(&["v1", "apps", name], &[]);
         let signed = self.sign_request("DELETE", &url, b"").await?;
-        let resp = signed.apply(self.inner.http.delete(url)).send().await?;
+        let resp = self.send(signed.apply(self.inner.http.delete(url))).await?;
         if !resp.status().is_success() {
             return Err(Self::error_of(resp).await);
         }
@@ -464,15 +465,14 @@ impl Client {
     ) -> Result<CallResponse, ClientError> {
         let body = serde_json::json!({ "args": args });
         let signed = self.sign_call(app, func, args).await?;
-        let resp = signed
+        let req = signed
             .apply(
                 self.inner
                     .http
                     .post(self.url(&["v1", "apps", app, "calls", func], &[])),
             )
-            .json(&body)
-            .send()
-            .await?;
+            .json(&body);
+        let resp = self.send(req).await?;
         let status = resp.status();
         if !status.is_success() && status != StatusCode::UNPROCESSABLE_ENTITY {
             return Err(Self::error_of(resp).await);
@@ -597,7 +597,9 @@ impl Client {
     /// Raw GET of a path under the base URL; `None` on 404. Used for `/log/...` and
     /// `/blobs/...`, which are plain bytes.
     pub async fn raw(&self, segments: &[&str]) -> Result<Option<Vec<u8>>, ClientError> {
-        let resp = self.inner.http.get(self.url(segments, &[])).send().await?;
+        let resp = self
+            .send(self.inner.http.get(self.url(segments, &[])))
+            .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }

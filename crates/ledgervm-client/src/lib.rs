@@ -11,6 +11,8 @@
 //! * [`CallerKey`] ([`signing`]) — a caller identity that signs calls, loads and
 //!   unloads ([`Client::set_caller_key`]).
 //! * [`verify`] — the pure checks, and [`verify_receipt_file`] for offline receipts.
+//! * [`attest`] — the TLS verifier and the certificate-to-identity-document binding.
+//! * [`ws`] — a JSON-RPC client for the WebSocket API.
 //! * [`audit`] — download a whole log, verify its tree, replay every call and report
 //!   the first divergence.
 //!
@@ -18,6 +20,7 @@
 //! (`ledgervm_node::record`, `ledgervm_node::receipt`, `ledgervm_log`), never through the
 //! server's internals.
 
+pub mod attest;
 pub mod audit;
 pub mod error;
 pub mod http;
@@ -25,7 +28,9 @@ pub mod signing;
 pub mod kv;
 pub mod trust;
 pub mod verify;
+pub mod ws;
 
+pub use attest::{Attested, AttestedVerifier};
 pub use audit::{AuditOptions, AuditReport, AuditTarget, Divergence, DivergenceKind, audit};
 pub use error::{ClientError, Evidence};
 pub use http::{CallResponse, Client, KeyPin, LoadOptions, LogInfo, RecordResponse, Unloaded};

@@ -24,7 +24,8 @@ async fn deploy_call_verify_audit_and_tamper() {
     )
     .await
     .unwrap();
-    let url = format!("http://{}", server.local_addr());
+    // Served over TLS (the default): the client checks the certificate's binding.
+    let url = server.url();
     let trust = tempfile::tempdir().unwrap();
     let client = Client::new(
         &url,

@@ -6,6 +6,7 @@
 //! * [`Node`] ([`node`]) — open/recover, load, unload, call, read records and proofs.
 //! * [`record`] — the canonical, versioned log entry encoding. Pure.
 //! * [`receipt`] — offline-verifiable receipts (entry + C2SP `tlog-proof`). Pure.
+//! * [`identity`] — the identity document bound to the TLS certificate. Pure.
 //! * [`ids`] — code hashes, CIDv1 and app-name rules. Pure.
 //! * [`blobs`] — the content-addressed blob store (modules, oversized records).
 //! * [`registry`] and [`state`] — loaded apps, their locks and per-call state overlays.
@@ -23,6 +24,7 @@ pub mod authz;
 pub mod blobs;
 pub mod digest;
 pub mod error;
+pub mod identity;
 pub mod ids;
 pub mod kv;
 pub mod node;

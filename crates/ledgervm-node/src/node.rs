@@ -157,6 +157,8 @@ struct Inner {
     kv: KvStore,
     vault: KeyVault,
     default_max_keys: u64,
+    /// The log key, also used to sign identity documents ([`Node::sign_note`]).
+    signer: ledgervm_log::note::Signer,
 }
 
 type PendingAppend = std::pin::Pin<
@@ -233,7 +235,7 @@ impl Node {
             ..Default::default()
         };
         let vkey = signer.verifier().vkey();
-        let log = ledgervm_log::appender::Log::open(storage, signer, &origin, log_opts)
+        let log = ledgervm_log::appender::Log::open(storage, signer.clone(), &origin, log_opts)
             .await
             .map_err(|e| NodeError::Corrupt(format!("log: {e}")))?;
         let mut rt_cfg = opts.runtime.clone();
@@ -263,6 +265,7 @@ impl Node {
                 kv,
                 vault,
                 default_max_keys: opts.max_keys,
+                signer,
             }),
         };
         if node.inner.log.size() == 0 {
@@ -336,6 +339,23 @@ impl Node {
     /// The log's verifier key (`name+hex8+base64`), which checks every checkpoint.
     pub fn vkey(&self) -> &str {
         &self.inner.vkey
+    }
+
+    /// Signs `text` with the log key as a C2SP signed note and returns the note.
+    ///
+    /// For documents *about* the log, such as the identity document
+    /// ([`crate::identity`]); `text` must not parse as a checkpoint, or it would be a
+    /// checkpoint the log never committed to, so this refuses one that does.
+    pub fn sign_note(&self, text: &str) -> Result<String, NodeError> {
+        if ledgervm_log::checkpoint::Checkpoint::parse(text).is_ok() {
+            return Err(NodeError::Internal(
+                "refusing to sign a checkpoint outside the log".into(),
+            ));
+        }
+        let mut note = ledgervm_log::note::Note::new(text)
+            .map_err(|e| NodeError::Internal(format!("note: {e}")))?;
+        self.inner.signer.sign_note(&mut note);
+        Ok(note.format())
     }
 
     /// Whether the node refuses writes after a failed commit (restart to recover).

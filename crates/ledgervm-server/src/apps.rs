@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use ledgervm_node::record::CallPolicy;
-use ledgervm_node::{AppInfo, LoadRequest};
+use ledgervm_node::{AppInfo, LoadRequest, Requester};
 use ledgervm_runtime::Limits;
 use serde::Deserialize;
 use std::time::Duration;
@@ -106,6 +106,39 @@ fn target(uri: &Uri) -> Option<&str> {
     uri.path_and_query().map(|pq| pq.as_str())
 }
 
+/// Loads an app for any transport, then re-issues the attested identity.
+///
+/// Spawned so a client that hangs up (or a request timeout) cannot cancel the load
+/// half-way between its durable record and the registry update, nor skip the re-issue.
+pub(crate) async fn load_app(
+    s: &ServerState,
+    req: LoadRequest,
+    requester: Requester,
+) -> Result<AppInfo, ApiError> {
+    let (node, identity) = (s.node.clone(), s.identity.clone());
+    Ok(tokio::spawn(async move {
+        let info = node.load_as(req, requester).await?;
+        identity.refresh(&node);
+        Ok::<_, ledgervm_node::NodeError>(info)
+    })
+    .await??)
+}
+
+/// Unloads an app for any transport, then re-issues the attested identity.
+pub(crate) async fn unload_app(
+    s: &ServerState,
+    name: String,
+    requester: Requester,
+) -> Result<(AppInfo, u64), ApiError> {
+    let (node, identity) = (s.node.clone(), s.identity.clone());
+    Ok(tokio::spawn(async move {
+        let r = node.unload_as(&name, requester).await?;
+        identity.refresh(&node);
+        Ok::<_, ledgervm_node::NodeError>(r)
+    })
+    .await??)
+}
+
 /// `PUT /v1/apps/{name}` → 201 with the [`AppInfo`]. Over an existing name, only its
 /// owner or the admin key may load (signed with the `X-Ledgervm-*` headers).
 pub(crate) async fn load(
@@ -141,10 +174,7 @@ pub(crate) async fn load(
         private: q.private.unwrap_or(false),
         max_keys: q.max_keys,
     };
-    let node = s.node.clone();
-    // Spawned so a client that hangs up (or a request timeout) cannot cancel the load
-    // half-way between its durable record and the registry update.
-    let info = tokio::spawn(async move { node.load_as(req, requester).await }).await??;
+    let info = load_app(&s, req, requester).await?;
     let mut resp = (StatusCode::CREATED, axum::Json(info)).into_response();
     if let Ok(loc) = HeaderValue::from_str(&format!("/v1/apps/{name}")) {
         resp.headers_mut().insert(header::LOCATION, loc);
@@ -191,9 +221,7 @@ pub(crate) async fn unload(
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     check_name(&name)?;
     let requester = crate::auth::requester(&headers, target(&uri))?;
-    let node = s.node.clone();
-    let (info, index) =
-        tokio::spawn(async move { node.unload_as(&name, requester).await }).await??;
+    let (info, index) = unload_app(&s, name, requester).await?;
     Ok(axum::Json(serde_json::json!({
         "name": info.name,
         "code_hash": info.code_hash,

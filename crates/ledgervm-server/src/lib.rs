@@ -9,6 +9,11 @@
 //! * [`error`] — [`ApiError`]: every failure is `{"code", "message"}` with a stable code.
 //! * [`extract`] — extractors whose rejections are [`ApiError`]s.
 //! * [`middleware`] — request timeout, in-flight accounting, JSON 404/405/500.
+//! * [`tls`], [`attestation`] — TLS on every listener with a certificate bound to the
+//!   signed identity document (`GET /v1/attestation`), re-issued on every load/unload.
+//! * [`frames`] (pure codec) and [`frame_listener`] — Enclave OS's length-prefixed JSON
+//!   frames (`wasm_load`/`wasm_call`/`wasm_list`/`wasm_unload`).
+//! * [`ws`] — JSON-RPC 2.0 over WebSocket at `/v1/ws`, NodeVMS style.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -16,26 +21,33 @@
 //! use ledgervm_server::{serve, ServerOptions};
 //!
 //! let node = Node::open(NodeOptions::new("./ledgervm-data")).await?;
-//! let server = serve(node, "127.0.0.1:8080".parse()?, ServerOptions::default()).await?;
-//! println!("listening on http://{}", server.local_addr());
+//! let server = serve(node, "127.0.0.1:8443".parse()?, ServerOptions::default()).await?;
+//! println!("listening on {}", server.url());
 //! tokio::signal::ctrl_c().await?;
 //! server.shutdown().await?; // finishes in-flight calls, then returns
 //! # Ok(()) }
 //! ```
 
 pub mod apps;
+pub mod attestation;
 pub mod auth;
 pub mod calls;
 pub mod error;
 pub mod extract;
+pub mod frame_listener;
+pub mod frames;
 pub mod immutable;
 pub mod middleware;
 pub mod openapi;
 pub mod records;
 pub mod routes;
 pub mod tiles;
+pub mod tls;
+pub mod ws;
 
+pub use attestation::Attestation;
 pub use error::ApiError;
+pub use tls::TlsSettings;
 
 use axum::Router;
 use ledgervm_node::Node;
@@ -58,6 +70,13 @@ pub struct ServerOptions {
     /// 30 s). Calls also have their own per-app deadline; a call cut off by this timeout
     /// still completes and is logged.
     pub request_timeout: Duration,
+    /// TLS settings; `None` serves plain HTTP (for in-process tests and embedding
+    /// behind a TLS-terminating proxy). Default: a self-signed, attested certificate.
+    pub tls: Option<TlsSettings>,
+    /// Also serve the framed JSON protocol ([`frame_listener`]) on this address.
+    pub frame_listen: Option<SocketAddr>,
+    /// Limits of each framed-protocol connection.
+    pub frame_limits: frame_listener::FrameLimits,
 }
 
 impl Default for ServerOptions {
@@ -66,6 +85,9 @@ impl Default for ServerOptions {
             body_limit: 4 << 20,
             module_limit: 32 << 20,
             request_timeout: Duration::from_secs(30),
+            tls: Some(TlsSettings::SelfSigned),
+            frame_listen: None,
+            frame_limits: frame_listener::FrameLimits::default(),
         }
     }
 }
@@ -75,19 +97,36 @@ impl Default for ServerOptions {
 pub(crate) struct ServerState {
     pub(crate) node: Node,
     pub(crate) openapi: Arc<serde_json::Value>,
+    pub(crate) identity: Arc<Attestation>,
+    /// Largest JSON message (also WebSocket messages).
+    pub(crate) body_limit: usize,
 }
 
 /// The complete router (with all middleware) for `node`, for embedding in another
-/// server or driving in-process. [`serve`] runs exactly this.
-pub fn router(node: Node, opts: &ServerOptions) -> Router {
-    router_with_counter(node, opts, Arc::new(AtomicUsize::new(0)))
+/// server or driving in-process (plain HTTP: no certificate carries the identity).
+/// [`serve`] runs exactly this.
+pub fn router(node: Node, opts: &ServerOptions) -> std::io::Result<Router> {
+    let identity = Attestation::new(&node, None).map_err(std::io::Error::other)?;
+    Ok(router_with(
+        node,
+        opts,
+        identity,
+        Arc::new(AtomicUsize::new(0)),
+    ))
 }
 
-fn router_with_counter(node: Node, opts: &ServerOptions, in_flight: Arc<AtomicUsize>) -> Router {
+fn router_with(
+    node: Node,
+    opts: &ServerOptions,
+    identity: Arc<Attestation>,
+    in_flight: Arc<AtomicUsize>,
+) -> Router {
     let table = routes::table(opts);
     let state = ServerState {
         node,
         openapi: Arc::new(openapi::document(&table)),
+        identity,
+        body_limit: opts.body_limit,
     };
     let mut r = Router::new();
     for route in table {
@@ -121,6 +160,8 @@ fn router_with_counter(node: Node, opts: &ServerOptions, in_flight: Arc<AtomicUs
 /// background); call [`ServerHandle::shutdown`] to wait for it.
 pub struct ServerHandle {
     addr: SocketAddr,
+    identity: Arc<Attestation>,
+    frames: Option<frame_listener::FrameHandle>,
     in_flight: Arc<AtomicUsize>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -130,6 +171,26 @@ impl ServerHandle {
     /// The address the server is bound to (the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `https://ADDR` (or `http://ADDR` without TLS).
+    pub fn url(&self) -> String {
+        let scheme = if self.identity.is_tls() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The attested identity (current document and certificate).
+    pub fn identity(&self) -> &Arc<Attestation> {
+        &self.identity
+    }
+
+    /// Where the framed protocol listens, if it was asked for.
+    pub fn frame_addr(&self) -> Option<SocketAddr> {
+        self.frames.as_ref().map(|f| f.local_addr())
     }
 
     /// Requests being handled right now.
@@ -142,6 +203,9 @@ impl ServerHandle {
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        if let Some(f) = self.frames.take() {
+            f.stop();
         }
         (&mut self.task)
             .await
@@ -158,7 +222,8 @@ pub async fn serve(
     serve_listener(node, TcpListener::bind(addr).await?, opts)
 }
 
-/// Serves `node` on an already bound listener.
+/// Serves `node` on an already bound listener (and, if `opts.frame_listen` is set, the
+/// framed protocol on that address, sharing the same attested identity).
 pub fn serve_listener(
     node: Node,
     listener: TcpListener,
@@ -166,24 +231,58 @@ pub fn serve_listener(
 ) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let app = router_with_counter(node, &opts, in_flight.clone());
+    let identity = Attestation::new(&node, opts.tls.as_ref()).map_err(std::io::Error::other)?;
+    let app = router_with(node.clone(), &opts, identity.clone(), in_flight.clone());
+    let frames = match opts.frame_listen {
+        Some(faddr) => {
+            let std_listener = std::net::TcpListener::bind(faddr)?;
+            std_listener.set_nonblocking(true)?;
+            let state = ServerState {
+                node,
+                openapi: Arc::new(serde_json::Value::Null),
+                identity: identity.clone(),
+                body_limit: opts.body_limit,
+            };
+            Some(frame_listener::start(
+                state,
+                TcpListener::from_std(std_listener)?,
+                opts.frame_limits.clone(),
+            )?)
+        }
+        None => None,
+    };
     let (stop, stopped) = oneshot::channel::<()>();
+    let tls = identity.is_tls();
+    let tls_identity = identity.clone();
     let task = tokio::spawn(async move {
-        tracing::info!(%addr, "ledgervm server listening");
-        use axum::serve::ListenerExt;
-        // Answers are small and latency-bound: never let Nagle hold one back.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                // Either an explicit shutdown or the handle being dropped.
-                let _ = stopped.await;
-            })
+        tracing::info!(%addr, tls, "ledgervm server listening");
+        // Either an explicit shutdown or the handle being dropped.
+        let stopped = async move {
+            let _ = stopped.await;
+        };
+        if tls {
+            let listener = tls::TlsListener::new(listener, tls_identity)?;
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<tls::ConnIdentity>(),
+            )
+            .with_graceful_shutdown(stopped)
             .await
+        } else {
+            use axum::serve::ListenerExt;
+            // Answers are small and latency-bound: never let Nagle hold one back.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+        }
     });
     Ok(ServerHandle {
         addr,
+        identity,
+        frames,
         in_flight,
         stop: Some(stop),
         task,

@@ -316,6 +316,46 @@ pub(crate) fn log_info() -> Op {
     })
 }
 
+pub(crate) fn attestation() -> Op {
+    json!({
+        "operationId": "attestation",
+        "summary": "The identity document bound to this connection's TLS certificate",
+        "description": "A C2SP signed note (signed by the log key) listing the log vkey, the \
+            engine fingerprint and the loaded apps' code hashes. The TLS certificate of the \
+            connection carries SHA-256(document text) in the X.509 extension named by `oid`. \
+            `current` is false when a load/unload re-issued the identity since this \
+            connection's handshake; open a new connection for the newest one.",
+        "responses": {"200": ok("Attestation", json!({
+            "type": "object",
+            "required": ["note", "document", "digest", "oid", "tls", "generation", "current"],
+            "properties": {
+                "note": {"type": "string"},
+                "document": {"type": "object"},
+                "digest": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                "oid": {"type": "string"},
+                "tls": {"type": "boolean"},
+                "generation": {"type": "integer"},
+                "current": {"type": "boolean"},
+            }
+        }))},
+    })
+}
+
+pub(crate) fn websocket() -> Op {
+    json!({
+        "operationId": "websocket",
+        "summary": "JSON-RPC 2.0 over WebSocket (docs/PROTOCOLS.md)",
+        "description": "Upgrade to a WebSocket. `rpc.handshake` returns the app's methods, \
+            the log origin and vkey; an app's exports are methods taking typed or plain \
+            JSON params; `rpc.receipt` returns a call's receipt.",
+        "parameters": [query_param("app", false, json!({"type": "string"}), "App whose exports are the methods")],
+        "responses": {
+            "101": {"description": "Switching to the WebSocket protocol"},
+            "400": err("Not a WebSocket upgrade"),
+        },
+    })
+}
+
 pub(crate) fn document_op() -> Op {
     json!({
         "operationId": "openapi",

@@ -2,7 +2,7 @@
 //! a route cannot be served without being documented, or documented without being served.
 
 use crate::openapi::{self, Op};
-use crate::{ServerOptions, ServerState, apps, calls, immutable, records, tiles};
+use crate::{ServerOptions, ServerState, apps, attestation, calls, immutable, records, tiles, ws};
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::Method;
@@ -106,6 +106,13 @@ pub fn table(opts: &ServerOptions) -> Vec<Route> {
             openapi::consistency(),
         ),
         route(M::GET, "/v1/log", records::log_info, openapi::log_info()),
+        route(
+            M::GET,
+            "/v1/attestation",
+            attestation::get,
+            openapi::attestation(),
+        ),
+        route(M::GET, "/v1/ws", ws::upgrade, openapi::websocket()),
         route(
             M::GET,
             "/v1/openapi.json",

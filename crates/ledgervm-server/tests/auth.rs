@@ -31,7 +31,12 @@ async fn open(data: &Path, auth: AuthOptions) -> Srv {
     let handle = serve(
         node.clone(),
         "127.0.0.1:0".parse().unwrap(),
-        ServerOptions::default(),
+        // Plain HTTP, as tests/common does: these tests are about the auth headers; the
+        // TLS binding has its own tests.
+        ServerOptions {
+            tls: None,
+            ..ServerOptions::default()
+        },
     )
     .await
     .unwrap();

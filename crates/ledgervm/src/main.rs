@@ -12,7 +12,7 @@ use std::path::PathBuf;
 /// get receipts that verify offline; anyone can audit the log by replaying it.
 ///
 /// Start here:
-///   ledgervm demo                     serve on 127.0.0.1:8080 with the sample apps
+///   ledgervm demo                     serve https://127.0.0.1:8080 with the sample apps
 ///   ledgervm deploy sum.wasm          load an app (named after the file)
 ///   ledgervm call sum.wasm Sum 5 7    call it; prints the result, saves the receipt
 ///   ledgervm verify                   audit the whole log by replaying it
@@ -32,7 +32,7 @@ pub struct Remote {
         short = 's',
         global = true,
         env = "LEDGERVM_SERVER",
-        default_value = "http://127.0.0.1:8080"
+        default_value = "https://127.0.0.1:8080"
     )]
     pub server: String,
     /// The log's verifier key, as `ledgervm serve` prints it. Without it the key is
@@ -52,7 +52,8 @@ pub struct Remote {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the server: the HTTP API, the tlog-tiles read paths and the demo route.
+    /// Run the server over TLS: the HTTP API, the tlog-tiles read paths, the demo route,
+    /// WebSocket JSON-RPC, and (with --frame-listen) Enclave OS's framed protocol.
     Serve(cmd::serve::ServeArgs),
     /// Run the server with the sample apps loaded, and print URLs to try.
     Demo(cmd::serve::ServeArgs),
@@ -74,6 +75,8 @@ enum Command {
     Receipt(cmd::verify::ReceiptArgs),
     /// Make an Ed25519 caller key for signing calls, loads and unloads (`--key FILE`).
     Keygen(cmd::keygen::KeygenArgs),
+    /// Interactive JSON-RPC session with one app over the WebSocket API (`.help`).
+    Repl(cmd::repl::ReplArgs),
     /// Measure the hot path: in-process calls, durable HTTP calls, latency, audit replay.
     Bench(cmd::bench::BenchArgs),
 }
@@ -104,6 +107,7 @@ fn main() -> anyhow::Result<()> {
             Command::Receipt(a) => cmd::verify::receipt(a),
             Command::Keygen(a) => cmd::keygen::keygen(a),
             Command::Bench(a) => cmd::bench::bench(a).await,
+            Command::Repl(a) => cmd::repl::repl(a).await,
         }
     })
 }

@@ -380,6 +380,51 @@ fn deploy_call_verify_restart_tamper_and_rollback() {
     assert!(report.contains("DIVERGENCE at entry"), "{report}");
 }
 
+/// `ledgervm repl` through a pseudo-terminal (Python `pexpect`, from the venv at
+/// `$LEDGERVM_PYTHON`): completion, calls, verified receipts, history across sessions.
+#[test]
+fn repl_through_a_pty() {
+    let python = std::env::var("LEDGERVM_PYTHON")
+        .expect("LEDGERVM_PYTHON is not set: run scripts/test or source scripts/env.sh");
+    let tmp = tempfile::tempdir().unwrap();
+    let trust = tmp.path().join("trust");
+    let server = Server::start(&tmp.path().join("data"));
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let g = guests();
+    ok(cli(
+        &server,
+        &trust,
+        &["deploy", g.join("sum.wasm").to_str().unwrap()],
+    ));
+    // The demo route is for curl; with the self-signed certificate that is `curl -k`.
+    if let Ok(out) = Command::new("curl")
+        .args([
+            "-sk",
+            &format!("{}/immutable/sum.wasm?func=Sum&a=5&b=7", server.url),
+        ])
+        .output()
+    {
+        let body = String::from_utf8_lossy(&out.stdout);
+        assert!(body.contains("12"), "curl -k: {body}");
+    }
+    let out = Command::new(python)
+        .arg(manifest_dir().join("../../tests/interop/repl_pty.py"))
+        .arg(bin())
+        .arg(&server.url)
+        .arg(&server.vkey)
+        .arg(&trust)
+        .arg(tmp.path().join("history"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "repl_pty.py failed\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.stop();
+}
+
 /// The entry bundle that holds the newest entries at the log's current size: the
 /// partial bundle with the greatest width (older, narrower partials are still valid
 /// tiles for older tree sizes, so flipping one of those changes nothing served for

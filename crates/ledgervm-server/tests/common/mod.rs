@@ -49,8 +49,13 @@ pub struct TestServer {
     pub http: reqwest::Client,
 }
 
+/// A plain-HTTP server (so raw TCP requests work); [`start_with`] takes any options.
 pub async fn start() -> TestServer {
-    start_with(ServerOptions::default()).await
+    start_with(ServerOptions {
+        tls: None,
+        ..ServerOptions::default()
+    })
+    .await
 }
 
 pub async fn start_with(opts: ServerOptions) -> TestServer {
@@ -64,10 +69,13 @@ pub async fn start_with(opts: ServerOptions) -> TestServer {
     let handle = serve(node.clone(), "127.0.0.1:0".parse().unwrap(), opts)
         .await
         .unwrap();
-    let base = format!("http://{}", handle.local_addr());
+    let base = handle.url();
     // Unified features give reqwest `rustls-no-provider`; ring is already in the tree.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Under TLS the certificate is self-signed; these tests check the API, the binding
+    // is checked by tests/attestation.rs.
     let http = reqwest::Client::builder()
+        .tls_danger_accept_invalid_certs(true)
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap();

@@ -127,8 +127,12 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
         max_keys: None,
     })
     .await?;
-    let server =
-        ledgervm_server::serve(node.clone(), "127.0.0.1:0".parse()?, Default::default()).await?;
+    // Plain HTTP: the bench measures the call pipeline, not the TLS record layer.
+    let opts = ledgervm_server::ServerOptions {
+        tls: None,
+        ..Default::default()
+    };
+    let server = ledgervm_server::serve(node.clone(), "127.0.0.1:0".parse()?, opts).await?;
     let url = format!("http://{}/v1/apps/bench/calls/add", server.local_addr());
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder()

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod keygen;
 pub mod kv;
 pub mod remote;
+pub mod repl;
 pub mod serve;
 pub mod verify;
 

@@ -28,6 +28,17 @@ pub struct ServeArgs {
     /// Log origin (the checkpoint's first line and the key's name) for a new log.
     #[arg(long, default_value = "localhost/ledgervm")]
     pub origin: String,
+    /// Also serve Enclave OS's framed JSON protocol (TLS, 4-byte length prefix) here.
+    #[arg(long, env = "LEDGERVM_FRAME_LISTEN")]
+    pub frame_listen: Option<SocketAddr>,
+    /// PEM certificate to issue the TLS certificates under (with --tls-key). Without
+    /// it each certificate is self-signed. Either way every certificate carries the
+    /// identity extension (docs/PROTOCOLS.md).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM (PKCS#8) private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Where `demo` finds the sample apps (built by scripts/build-guests).
     #[arg(long, env = "LEDGERVM_GUESTS_DIR", default_value = "guests/out")]
     pub guests: PathBuf,
@@ -66,10 +77,25 @@ pub async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
     if demo {
         load_samples(&node, &args.guests).await?;
     }
-    let handle = ledgervm_server::serve(node.clone(), args.listen, Default::default())
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => ledgervm_server::TlsSettings::Operator {
+            cert_pem: std::fs::read_to_string(c)
+                .with_context(|| format!("reading {}", c.display()))?,
+            key_pem: std::fs::read_to_string(k)
+                .with_context(|| format!("reading {}", k.display()))?,
+        },
+        _ => ledgervm_server::TlsSettings::SelfSigned,
+    };
+    let opts = ledgervm_server::ServerOptions {
+        tls: Some(tls),
+        frame_listen: args.frame_listen,
+        ..Default::default()
+    };
+    let handle = ledgervm_server::serve(node.clone(), args.listen, opts)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let base = format!("http://{}", handle.local_addr());
+    let base = handle.url();
+    let identity = handle.identity().current();
     if args.debug {
         // Loud on purpose: this mode accepts identities nobody proved.
         let bar = "!".repeat(78);
@@ -85,6 +111,18 @@ pub async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
         }
     }
     println!("ledgervm serving {base}");
+    if let Some(f) = handle.frame_addr() {
+        println!("  frames  tls://{f}");
+    }
+    println!(
+        "  ws      {}/v1/ws?app=NAME",
+        base.replacen("https", "wss", 1)
+    );
+    println!(
+        "  tls     identity {} in certificate extension {}",
+        hex::encode(identity.digest),
+        ledgervm_node::identity::IDENTITY_OID_STR
+    );
     println!("  data    {}", args.data.display());
     println!("  log     {} ({} entries)", node.origin(), node.size());
     println!("  vkey    {}", node.vkey());
@@ -100,20 +138,24 @@ pub async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
         &node.engine().config_hash[..16]
     );
     if demo {
-        println!("\nTry:");
-        println!("  curl '{base}/immutable/sum.wasm?func=Sum&a=5&b=7'");
+        println!("\nTry (the certificate is self-signed: curl -k, or --cacert with --tls-cert):");
+        println!("  curl -k '{base}/immutable/sum.wasm?func=Sum&a=5&b=7'");
         println!(
-            "  curl -X POST {base}/v1/apps/enclave-example/calls/hello -H 'content-type: application/json' -d '{{\"args\":[]}}'"
+            "  curl -k -X POST {base}/v1/apps/enclave-example/calls/hello -H 'content-type: application/json' -d '{{\"args\":[]}}'"
         );
         println!(
-            "  curl -X POST {base}/v1/apps/enclave-example/calls/get-random -H 'content-type: application/json' -d '{{\"args\":[]}}'"
+            "  curl -k -X POST {base}/v1/apps/enclave-example/calls/get-random -H 'content-type: application/json' -d '{{\"args\":[]}}'"
         );
         println!(
             "  ledgervm call sum.wasm Sum 5 7 --server {base} --vkey '{}'",
             node.vkey()
         );
-        println!("  ledgervm verify --server {base} --vkey '{}'", node.vkey());
-        println!("  curl {base}/log/checkpoint");
+        println!("  ledgervm verify {base} --vkey '{}'", node.vkey());
+        println!(
+            "  ledgervm repl {base} --app sum.wasm --vkey '{}'",
+            node.vkey()
+        );
+        println!("  curl -k {base}/log/checkpoint");
     }
     println!("\nCtrl-C to stop.");
     tokio::signal::ctrl_c()

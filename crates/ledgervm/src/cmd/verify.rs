@@ -7,8 +7,8 @@ use std::path::PathBuf;
 /// Arguments of `ledgervm verify`.
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
-    /// What to audit: a server URL (`http://127.0.0.1:8080`) or a data directory.
-    #[arg(default_value = "http://127.0.0.1:8080")]
+    /// What to audit: a server URL (`https://127.0.0.1:8080`) or a data directory.
+    #[arg(default_value = "https://127.0.0.1:8080")]
     pub target: String,
     /// The log's verifier key. For a data directory it defaults to the key in the
     /// directory's own `log.key` — which only proves the files agree with themselves;
