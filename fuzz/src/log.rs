@@ -41,7 +41,11 @@ pub fn checkpoint(data: &[u8]) {
 /// panics.
 pub fn note(data: &[u8]) {
     if let Ok(n) = Note::parse(data) {
-        assert_eq!(n.format().as_bytes(), data, "note parse/format is not a round trip");
+        assert_eq!(
+            n.format().as_bytes(),
+            data,
+            "note parse/format is not a round trip"
+        );
         let _ = n.verify(known());
     }
 }

@@ -47,10 +47,16 @@ pub fn typed_value(data: &[u8]) {
     if let Ok(json) = serde_json::from_str::<Json>(value_text)
         && let Ok(v) = Value::from_json_typed(&json, &ty)
     {
-        assert!(v.check(&ty).is_ok(), "decoded against {ty} but does not check");
+        assert!(
+            v.check(&ty).is_ok(),
+            "decoded against {ty} but does not check"
+        );
     }
     if let Ok(v) = parse_plain(value_text, &ty) {
-        assert!(v.check(&ty).is_ok(), "plain word parsed as {ty} but does not check");
+        assert!(
+            v.check(&ty).is_ok(),
+            "plain word parsed as {ty} but does not check"
+        );
     }
 }
 
