@@ -243,3 +243,67 @@ async fn a_closed_port_is_a_recorded_connect_failure() {
     assert_eq!(guest_text(&out), "error: ConnectionRefused");
     assert!(only_http_error(&out).starts_with("http.connect: "));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_never_followed() {
+    // The allowed server answers 302 to a private address, to itself over loopback (which
+    // the allow rule would permit) and to plain http. The host hands each 302 to the guest
+    // as the response; it never opens a second connection, so a redirect cannot reach a
+    // destination the policy did not check.
+    let server = TestServer::start().await;
+    let rt = runtime();
+    let app = load_enclave(&rt, egress_for(&server));
+    let state = shared(MemoryState::new());
+    for path in ["/to-private", "/to-loopback", "/to-http"] {
+        let before = server.connections();
+        let out = fetch_with(&app, &state, &server.url(path)).await;
+        assert_eq!(guest_text(&out), "error: HTTP status 302", "{path}");
+        assert!(
+            matches!(out.transcript.events.as_slice(), [OracleEvent::Http { response: Ok(r), .. }] if r.status == 302),
+            "{path}: {:?}",
+            out.transcript.events
+        );
+        assert_eq!(
+            server.connections(),
+            before + 1,
+            "{path}: one connection, no follow-up"
+        );
+    }
+    let paths: Vec<String> = server.seen().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/to-private", "/to-loopback", "/to-http"]);
+}
+
+#[tokio::test]
+async fn names_are_resolved_once_and_checked_on_the_resolved_address() {
+    // DNS rebinding needs a second lookup that returns a private address. The client
+    // resolves once, checks every resolved address, and connects to the checked
+    // address itself, so there is no second lookup; what a name resolves to is what is
+    // checked: `localhost` is a name that resolves to loopback, and is refused even with
+    // an allow rule for another name on the same port.
+    let policy = EgressPolicy::new(vec!["example.com:443".parse().unwrap()]);
+    let t = parse_https_url("https://localhost/").unwrap();
+    match resolve_checked(&policy, &t).await {
+        Err(HttpError::Blocked { range, .. }) => assert_eq!(range, BlockedRange::Loopback),
+        other => panic!("{other:?}"),
+    }
+    // IPv4-mapped and IPv4-compatible spellings of loopback and private addresses, and
+    // the cloud metadata address, as URL hosts.
+    for (url, range) in [
+        ("https://[::ffff:10.0.0.1]/", BlockedRange::Ipv4Mapped),
+        (
+            "https://[::ffff:169.254.169.254]/",
+            BlockedRange::Ipv4Mapped,
+        ),
+        ("https://[::127.0.0.1]/", BlockedRange::Ipv4Compatible),
+        ("https://169.254.169.254/", BlockedRange::Metadata),
+        ("https://169.254.10.10/", BlockedRange::LinkLocal),
+        ("https://[fe80::1]/", BlockedRange::LinkLocal),
+        ("https://0.0.0.0/", BlockedRange::Unspecified),
+    ] {
+        let t = parse_https_url(url).unwrap();
+        match resolve_checked(&EgressPolicy::default(), &t).await {
+            Err(HttpError::Blocked { range: r, .. }) => assert_eq!(r, range, "{url}"),
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+}

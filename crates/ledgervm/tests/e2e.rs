@@ -2,130 +2,11 @@
 //! real guests, call every export, verify receipts offline, audit, restart, tamper with
 //! the data directory, and hand the client a rolled-back log.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::{Server, bin, cli, copy_dir, guests, manifest_dir, ok, verify_dir};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_ledgervm")
-}
-
-fn guests() -> PathBuf {
-    let dir = std::env::var_os("LEDGERVM_GUESTS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| // Read at run time: a shared target dir may hold a binary built in another checkout.
-        std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())).join("../../guests/out"));
-    assert!(
-        dir.join("sum.wasm").exists(),
-        "guests not built in {}: run scripts/build-guests",
-        dir.display()
-    );
-    dir
-}
-
-/// A running `ledgervm serve`, stopped (gracefully, by SIGINT) when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    vkey: String,
-}
-
-impl Server {
-    fn start(data: &Path) -> Server {
-        Server::start_with(data, &[])
-    }
-
-    fn start_with(data: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start ledgervm serve");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut url, mut vkey) = (None, None);
-        while url.is_none() || vkey.is_none() {
-            let line = lines
-                .next()
-                .expect("server exited before printing its address")
-                .unwrap();
-            if let Some(u) = line.strip_prefix("ledgervm serving ") {
-                url = Some(u.trim().to_string());
-            }
-            if let Some(v) = line.trim().strip_prefix("vkey") {
-                vkey = Some(v.trim().to_string());
-            }
-        }
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Server {
-            child,
-            url: url.unwrap(),
-            vkey: vkey.unwrap(),
-        }
-    }
-
-    fn stop(mut self) {
-        self.interrupt();
-    }
-
-    fn interrupt(&mut self) {
-        unsafe { libc_kill(self.child.id() as i32, 2) };
-        for _ in 0..100 {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                assert!(status.success(), "server exited with {status} after SIGINT");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        panic!("server did not shut down within 5 s of SIGINT");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
-}
-
-/// Runs `ledgervm ARGS` against `server` with its own trust dir.
-fn cli(server: &Server, trust: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .args([
-            "--server",
-            &server.url,
-            "--vkey",
-            &server.vkey,
-            "--trust-dir",
-        ])
-        .arg(trust)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "failed: {}\nstdout: {stdout}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
+use std::process::{Command, Output};
 
 /// `ledgervm keygen -o PATH --json` → the public key.
 fn keygen(path: &Path) -> String {
@@ -357,24 +238,14 @@ fn deploy_call_verify_restart_tamper_and_rollback() {
     stale.stop();
 
     // Tamper: one byte of a stored entry. The audit of the data dir names that entry.
-    let clean = ok(Command::new(bin())
-        .arg("verify")
-        .arg(&data)
-        .args(["--vkey", &vkey])
-        .output()
-        .unwrap());
+    let clean = ok(verify_dir(&data, &vkey));
     assert!(clean.contains("CLEAN"), "{clean}");
     let bundle = find_entry_bundle(&data.join("log/tile/entries"));
     let mut bytes = std::fs::read(&bundle).unwrap();
     let at = bytes.len() / 2;
     bytes[at] ^= 0x01;
     std::fs::write(&bundle, &bytes).unwrap();
-    let tampered = Command::new(bin())
-        .arg("verify")
-        .arg(&data)
-        .args(["--vkey", &vkey])
-        .output()
-        .unwrap();
+    let tampered = verify_dir(&data, &vkey);
     assert_eq!(tampered.status.code(), Some(2));
     let report = String::from_utf8_lossy(&tampered.stdout);
     assert!(report.contains("DIVERGENCE at entry"), "{report}");
@@ -441,24 +312,4 @@ fn find_entry_bundle(dir: &Path) -> PathBuf {
         .max()
         .expect("a partial entry bundle: the test log is under 256 entries")
         .1
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
-/// The crate's directory, read at run time: the shared target directory may hold a test
-/// binary that was built in another checkout, and `env!` would point there.
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-        .into()
 }

@@ -34,6 +34,9 @@ pub struct FaultInjector {
     mode: FaultMode,
     steps: AtomicU64,
     tripped: AtomicBool,
+    /// When set, faults surface as this OS error (`ENOSPC`, `EIO`, ...) rather than as
+    /// [`StorageError::Injected`], exactly as a failing disk would report them.
+    errno: Option<i32>,
 }
 
 impl FaultInjector {
@@ -45,6 +48,20 @@ impl FaultInjector {
             mode,
             steps: AtomicU64::new(0),
             tripped: AtomicBool::new(false),
+            errno: None,
+        })
+    }
+
+    /// Like [`FaultInjector::new`], but every fault is the OS error `errno` (for example
+    /// `libc::ENOSPC` or `libc::EIO`) as a [`StorageError::Io`], the way a full or
+    /// failing disk reports it to the layers above.
+    pub fn with_os_error(fail_at: u64, mode: FaultMode, errno: i32) -> Arc<Self> {
+        Arc::new(FaultInjector {
+            fail_at,
+            mode,
+            steps: AtomicU64::new(0),
+            tripped: AtomicBool::new(false),
+            errno: Some(errno),
         })
     }
 
@@ -54,7 +71,7 @@ impl FaultInjector {
     pub fn step(&self, what: &'static str) -> Result<Option<FaultMode>, StorageError> {
         let step = self.steps.fetch_add(1, Ordering::SeqCst) + 1;
         if self.tripped.load(Ordering::SeqCst) {
-            return Err(StorageError::Injected { step, what });
+            return Err(self.error_at(step, what));
         }
         if self.fail_at != 0 && step == self.fail_at {
             self.tripped.store(true, Ordering::SeqCst);
@@ -75,9 +92,17 @@ impl FaultInjector {
 
     /// The error a faulting step returns.
     pub fn error(&self, what: &'static str) -> StorageError {
-        StorageError::Injected {
-            step: self.fail_at,
-            what,
+        self.error_at(self.fail_at, what)
+    }
+
+    fn error_at(&self, step: u64, what: &'static str) -> StorageError {
+        match self.errno {
+            Some(errno) => StorageError::Io {
+                op: what,
+                path: format!("(fault injected at write step {step})").into(),
+                source: std::io::Error::from_raw_os_error(errno),
+            },
+            None => StorageError::Injected { step, what },
         }
     }
 }
@@ -158,6 +183,20 @@ mod tests {
         assert!(f.tripped());
         assert_eq!(f.step("a").unwrap_err().code(), "storage.injected");
         assert_eq!(f.steps(), 4);
+    }
+
+    #[test]
+    fn os_errors_look_like_the_disk_said_them() {
+        let f = FaultInjector::with_os_error(1, FaultMode::Fail, libc::ENOSPC);
+        assert_eq!(f.step("write").unwrap(), Some(FaultMode::Fail));
+        let StorageError::Io { source, .. } = f.error("write") else {
+            panic!("not an I/O error")
+        };
+        assert_eq!(source.raw_os_error(), Some(libc::ENOSPC));
+        let StorageError::Io { source, .. } = f.step("fsync").unwrap_err() else {
+            panic!("not an I/O error")
+        };
+        assert_eq!(source.kind(), std::io::ErrorKind::StorageFull);
     }
 
     #[test]

@@ -58,7 +58,21 @@ fn route(path: &str) -> (u16, &'static str, Vec<u8>) {
         "/feed" => (200, "application/rss+xml", rss(12).into_bytes()),
         "/two" => (200, "application/rss+xml", rss(2).into_bytes()),
         "/big" => (200, "text/plain", vec![b'x'; 256 * 1024]),
+        // Redirects to refused destinations: a client that followed them would be an
+        // SSRF hole (the body names the target; the Location header is added below).
+        "/to-private" | "/to-loopback" | "/to-http" => (302, "text/plain", b"moved".to_vec()),
         _ => (404, "text/plain", b"not found".to_vec()),
+    }
+}
+
+/// Where the redirect routes point: a private address, this very server over loopback
+/// (which the client's allow rule would permit, were it followed), and plain http.
+fn redirect_target(path: &str, port: u16) -> Option<String> {
+    match path {
+        "/to-private" => Some("https://10.0.0.1/feed".into()),
+        "/to-loopback" => Some(format!("https://127.0.0.1:{port}/feed")),
+        "/to-http" => Some(format!("http://127.0.0.1:{port}/feed")),
+        _ => None,
     }
 }
 
@@ -93,6 +107,7 @@ impl TestServer {
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let port = addr.port();
         let connections = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
@@ -127,12 +142,14 @@ impl TestServer {
                                         .collect(),
                                 });
                                 let (status, ctype, body) = route(req.uri().path());
+                                let mut resp = hyper::Response::builder()
+                                    .status(status)
+                                    .header("content-type", ctype);
+                                if let Some(to) = redirect_target(req.uri().path(), port) {
+                                    resp = resp.header("location", to);
+                                }
                                 Ok::<_, std::convert::Infallible>(
-                                    hyper::Response::builder()
-                                        .status(status)
-                                        .header("content-type", ctype)
-                                        .body(Full::new(Bytes::from(body)))
-                                        .unwrap(),
+                                    resp.body(Full::new(Bytes::from(body))).unwrap(),
                                 )
                             }
                         });
