@@ -8,7 +8,8 @@
 //! 2. replay calls/s against live calls/s for an export that takes random bytes and a
 //!    clock reading.
 //!
-//! `cargo bench -p ledgervm-runtime` (optional: `LEDGERVM_BENCH_SECS=2` per measurement).
+//! `cargo bench --workspace --bench runtime` (optional: `LEDGERVM_BENCH_SECS=2` per
+//! measurement). Prints calls/s and µs per call for each, and the ratios.
 //! Figures go to docs/BENCHMARKS.md.
 
 use ledgervm_runtime::engine::engine_config;
@@ -113,18 +114,51 @@ fn main() {
         assert_eq!(out.result, recorded.result);
     });
 
+    let us = |rate: f64| 1e6 / rate;
     println!(
         "ledgervm-runtime benchmark ({:.1}s per measurement, one thread)",
         budget.as_secs_f64()
     );
-    println!("instantiate+call trivial export:");
-    println!("  bare wasmtime, sync          {bare_sync:>10.0} calls/s");
-    println!("  bare wasmtime, async         {bare_async:>10.0} calls/s");
-    println!("  ledgervm-runtime, live       {ours:>10.0} calls/s");
-    println!("  ratio vs bare async          {:>10.2}", ours / bare_async);
-    println!("  ratio vs bare sync           {:>10.2}", ours / bare_sync);
+    println!("instantiate+call trivial export:       calls/s   us/call");
+    println!(
+        "  bare wasmtime, sync          {bare_sync:>10.0} {:>9.2}",
+        us(bare_sync)
+    );
+    println!(
+        "  bare wasmtime, async         {bare_async:>10.0} {:>9.2}",
+        us(bare_async)
+    );
+    println!(
+        "  ledgervm-runtime, live       {ours:>10.0} {:>9.2}",
+        us(ours)
+    );
+    println!(
+        "  throughput ratio vs bare async (goal >= 0.8) {:>6.2}",
+        ours / bare_async
+    );
+    println!(
+        "  throughput ratio vs bare sync                {:>6.2}",
+        ours / bare_sync
+    );
+    println!(
+        "  per-call cost, ledgervm / bare async         {:>6.2}x",
+        bare_async / ours
+    );
+    println!(
+        "  per-call cost, ledgervm / bare sync          {:>6.2}x",
+        bare_sync / ours
+    );
     println!("random(16) + wall clock export:");
-    println!("  live (recording)             {live:>10.0} calls/s");
-    println!("  replay                       {replay:>10.0} calls/s");
-    println!("  replay / live                {:>10.2}", replay / live);
+    println!(
+        "  live (recording)             {live:>10.0} {:>9.2}",
+        us(live)
+    );
+    println!(
+        "  replay                       {replay:>10.0} {:>9.2}",
+        us(replay)
+    );
+    println!(
+        "  replay / live throughput                     {:>6.2}",
+        replay / live
+    );
 }

@@ -242,16 +242,17 @@ pub fn code_hash(wasm: &[u8]) -> String {
 impl Runtime {
     /// Loads a core module or component from a wasm binary or WAT text: compiles (through
     /// the cache), links against the host, pre-instantiates and introspects exports.
+    /// Components get the runtime's egress configuration ([`RuntimeConfig::egress`]).
+    ///
+    /// [`RuntimeConfig::egress`]: crate::RuntimeConfig::egress
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedApp, LoadError> {
         let wasm = to_binary(bytes)?;
         let hash = code_hash(&wasm);
         if is_component(&wasm) {
-            return crate::component::load(
-                self,
-                &wasm,
-                hash,
-                crate::component::ComponentOptions::default(),
-            );
+            let opts = crate::component::ComponentOptions {
+                egress: self.egress(),
+            };
+            return crate::component::load(self, &wasm, hash, opts);
         }
         crate::core_module::load(self, &wasm, hash)
     }

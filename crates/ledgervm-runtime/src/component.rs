@@ -53,6 +53,7 @@ use crate::http::{EgressConfig, EgressCtx, EgressView};
 use crate::keyvalue::{self, KvView};
 use crate::limits::Limits;
 use crate::oracle::Oracles;
+use crate::random::RandomHost;
 use crate::state::SharedState;
 use crate::value::{FuncType, Value};
 use std::sync::Arc;
@@ -88,6 +89,12 @@ pub struct ComponentHost {
     deadline_at: Instant,
     state: SharedState,
     caller_id: Option<String>,
+}
+
+impl RandomHost for ComponentHost {
+    fn oracles(&self) -> &Oracles {
+        &self.oracles
+    }
 }
 
 impl WasiView for ComponentHost {
@@ -150,6 +157,7 @@ impl WasiHttpHooks for NoDirectSend {
 fn build_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<ComponentHost>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    crate::random::shadow_component(&mut linker)?;
     crate::http::add_to_linker(&mut linker)?;
     keyvalue::add_to_linker(&mut linker, |h: &mut ComponentHost| KvView {
         table: &mut h.table,
@@ -286,41 +294,32 @@ impl ComponentApp {
         let deadline_at = Instant::now() + limits.deadline;
         let env = CallEnv::new(&self.runtime, &req, limits, state.clone());
         let Some(export) = self.exports.iter().find(|e| e.name == req.func) else {
-            return env.outcome_with(
-                0,
-                Err(CallError::NoSuchFunction {
-                    name: req.func.clone(),
-                }),
-            );
+            return env.refuse(CallError::NoSuchFunction {
+                name: req.func.clone(),
+            });
         };
-        let params: Result<Vec<Val>, _> = req
+        if req.args.len() != export.ty.params.len() {
+            return env.refuse(CallError::BadArguments {
+                message: format!(
+                    "{} takes {} arguments, got {}",
+                    req.func,
+                    export.ty.params.len(),
+                    req.args.len()
+                ),
+            });
+        }
+        let params = match req
             .args
             .iter()
             .zip(&export.ty.params)
             .map(|(v, p)| v.to_component_as(&p.ty))
-            .collect();
-        let params = match params {
-            Ok(p) if p.len() == export.ty.params.len() => p,
-            Ok(_) => {
-                return env.outcome_with(
-                    0,
-                    Err(CallError::BadArguments {
-                        message: format!(
-                            "{} takes {} arguments, got {}",
-                            req.func,
-                            export.ty.params.len(),
-                            req.args.len()
-                        ),
-                    }),
-                );
-            }
+            .collect::<Result<Vec<Val>, _>>()
+        {
+            Ok(p) => p,
             Err(e) => {
-                return env.outcome_with(
-                    0,
-                    Err(CallError::BadArguments {
-                        message: e.to_string(),
-                    }),
-                );
+                return env.refuse(CallError::BadArguments {
+                    message: e.to_string(),
+                });
             }
         };
         let host = ComponentHost {
@@ -335,22 +334,15 @@ impl ComponentApp {
             state,
             caller_id: env.caller.id.clone(),
         };
-        let mut store = Store::new(self.runtime.engine(), host);
-        if let Err(e) = env.prepare_store(&mut store, |h: &mut ComponentHost| &mut h.limiter) {
-            return env.outcome_with(0, Err(e));
-        }
+        let store = Store::new(self.runtime.engine(), host);
         let n_results = export.ty.results.len();
-        let result = env
-            .run(self.run(&mut store, &export.index, &params, n_results))
-            .await;
-        let fuel_left = store.get_fuel().unwrap_or(0);
-        let result = result.and_then(|vals| {
-            vals.iter()
-                .map(Value::from_component)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| (wasmtime::Error::new(e), Stage::Run))
-        });
-        env.outcome(fuel_left, result)
+        env.execute(
+            store,
+            |h: &mut ComponentHost| &mut h.limiter,
+            async |store| self.run(store, &export.index, &params, n_results).await,
+            Value::from_component,
+        )
+        .await
     }
 
     async fn run(

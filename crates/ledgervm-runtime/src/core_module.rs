@@ -13,6 +13,8 @@ use crate::error::{CallError, LoadError};
 use crate::exec::{CallEnv, CallLimiter, Stage};
 use crate::guest_abi::{self, AbiHost};
 use crate::limits::Limits;
+use crate::oracle::Oracles;
+use crate::random::RandomHost;
 use crate::state::SharedState;
 use crate::value::{FuncType, Value};
 use std::sync::Arc;
@@ -23,8 +25,15 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 pub struct CoreHost {
     wasi: WasiP1Ctx,
     limiter: CallLimiter,
+    oracles: Oracles,
     caller_id: Option<String>,
     state: SharedState,
+}
+
+impl RandomHost for CoreHost {
+    fn oracles(&self) -> &Oracles {
+        &self.oracles
+    }
 }
 
 impl AbiHost for CoreHost {
@@ -41,6 +50,7 @@ impl AbiHost for CoreHost {
 pub(crate) fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<CoreHost>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_async(&mut linker, |h: &mut CoreHost| &mut h.wasi)?;
+    crate::random::shadow_core(&mut linker)?;
     guest_abi::add_to_linker(&mut linker)?;
     Ok(linker)
 }
@@ -115,37 +125,34 @@ impl CoreApp {
         state: SharedState,
     ) -> crate::CallOutcome {
         let env = CallEnv::new(&self.runtime, &req, limits, state.clone());
+        let params = match req
+            .args
+            .iter()
+            .map(Value::to_core)
+            .collect::<Result<Vec<Val>, _>>()
+        {
+            Ok(p) => p,
+            Err(e) => {
+                return env.refuse(CallError::BadArguments {
+                    message: e.to_string(),
+                });
+            }
+        };
         let host = CoreHost {
             wasi: env.wasi_builder().build_p1(),
             limiter: env.limiter(),
+            oracles: env.oracles.clone(),
             caller_id: env.caller.id.clone(),
             state,
         };
-        let mut store = Store::new(self.runtime.engine(), host);
-        if let Err(e) = env.prepare_store(&mut store, |h: &mut CoreHost| &mut h.limiter) {
-            return env.outcome_with(0, Err(e));
-        }
-        let params: Result<Vec<Val>, _> = req.args.iter().map(Value::to_core).collect();
-        let params = match params {
-            Ok(p) => p,
-            Err(e) => {
-                return env.outcome_with(
-                    0,
-                    Err(CallError::BadArguments {
-                        message: e.to_string(),
-                    }),
-                );
-            }
-        };
-        let result = env.run(self.run(&mut store, &req.func, &params)).await;
-        let fuel_left = store.get_fuel().unwrap_or(0);
-        let result = result.and_then(|vals| {
-            vals.iter()
-                .map(Value::from_core)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| (wasmtime::Error::new(e), Stage::Run))
-        });
-        env.outcome(fuel_left, result)
+        let store = Store::new(self.runtime.engine(), host);
+        env.execute(
+            store,
+            |h: &mut CoreHost| &mut h.limiter,
+            async |store| self.run(store, &req.func, &params).await,
+            Value::from_core,
+        )
+        .await
     }
 
     async fn run(

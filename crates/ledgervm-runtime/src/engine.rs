@@ -13,6 +13,7 @@
 use crate::cache::{CacheStats, ModuleCache};
 use crate::core_module::{CoreHost, build_linker};
 use crate::error::LoadError;
+use crate::http::EgressConfig;
 use crate::limits::RuntimeConfig;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -41,20 +42,44 @@ pub struct EngineFingerprint {
     pub config_hash: String,
 }
 
+/// The wasmtime switches that can change a result. [`engine_config`] applies them and the
+/// fingerprint hashes them from this one value, so the two cannot drift apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Determinism {
+    nan_canonicalization: bool,
+    relaxed_simd_deterministic: bool,
+    consume_fuel: bool,
+    epoch_interruption: bool,
+}
+
+const DETERMINISM: Determinism = Determinism {
+    nan_canonicalization: true,
+    relaxed_simd_deterministic: true,
+    consume_fuel: true,
+    epoch_interruption: true,
+};
+
 impl EngineFingerprint {
     /// The canonical text hashed into `config_hash`: one `name=value` line per setting
     /// that can change a result.
     pub fn settings(cfg: &RuntimeConfig) -> String {
+        Self::settings_with(cfg, &DETERMINISM)
+    }
+
+    fn settings_with(cfg: &RuntimeConfig, d: &Determinism) -> String {
         let lines = [
             "ledgervm-engine-fingerprint=1".to_string(),
             format!("guest_abi=ledgervm/{GUEST_ABI_VERSION}"),
-            "cranelift_nan_canonicalization=true".to_string(),
-            "relaxed_simd_deterministic=true".to_string(),
+            format!("cranelift_nan_canonicalization={}", d.nan_canonicalization),
+            format!(
+                "relaxed_simd_deterministic={}",
+                d.relaxed_simd_deterministic
+            ),
             "wasm_threads=false(not compiled in)".to_string(),
             "shared_memory=false".to_string(),
-            "consume_fuel=true".to_string(),
+            format!("consume_fuel={}", d.consume_fuel),
             "operator_cost=wasmtime-default".to_string(),
-            "epoch_interruption=true".to_string(),
+            format!("epoch_interruption={}", d.epoch_interruption),
             // Where recursion overflows depends on the stack size.
             format!("max_wasm_stack={}", cfg.max_wasm_stack),
             // Asking for the resolution is not an oracle because it is this constant.
@@ -63,6 +88,9 @@ impl EngineFingerprint {
                 crate::oracle::CLOCK_RESOLUTION_NANOS
             ),
             format!("max_random_bytes={}", crate::oracle::MAX_RANDOM_BYTES),
+            // How a random request maps to transcript events (src/random.rs): a
+            // transcript recorded one way does not replay the other way.
+            "random_events=one_per_host_call".to_string(),
             "insecure_random_seed=0".to_string(),
             // Overflowing output traps at the cap (see output.rs).
             "output_overflow=trap".to_string(),
@@ -74,9 +102,13 @@ impl EngineFingerprint {
     }
 
     fn compute(cfg: &RuntimeConfig) -> EngineFingerprint {
+        Self::compute_with(cfg, &DETERMINISM)
+    }
+
+    fn compute_with(cfg: &RuntimeConfig, d: &Determinism) -> EngineFingerprint {
         EngineFingerprint {
             wasmtime_version: WASMTIME_VERSION.to_string(),
-            config_hash: hex::encode(Sha256::digest(Self::settings(cfg).as_bytes())),
+            config_hash: hex::encode(Sha256::digest(Self::settings_with(cfg, d).as_bytes())),
         }
     }
 }
@@ -88,13 +120,14 @@ impl EngineFingerprint {
 /// yield to tokio at every epoch tick, and so wasmtime-wasi-http (components) works.
 pub fn engine_config(cfg: &RuntimeConfig) -> Config {
     let mut c = Config::new();
-    c.cranelift_nan_canonicalization(true)
-        .relaxed_simd_deterministic(true)
+    let d = DETERMINISM;
+    c.cranelift_nan_canonicalization(d.nan_canonicalization)
+        .relaxed_simd_deterministic(d.relaxed_simd_deterministic)
         // Threads: wasmtime is built without its `threads` feature, so the proposal
         // (and shared memories) cannot be enabled at all; stated for the record.
         .shared_memory(false)
-        .consume_fuel(true)
-        .epoch_interruption(true)
+        .consume_fuel(d.consume_fuel)
+        .epoch_interruption(d.epoch_interruption)
         .max_wasm_stack(cfg.max_wasm_stack)
         // The fiber stack must hold the whole wasm stack plus host frames.
         .async_stack_size(cfg.max_wasm_stack + 1024 * 1024);
@@ -119,6 +152,7 @@ struct Inner {
     cache: Option<ModuleCache>,
     origin: Instant,
     core_linker: Linker<CoreHost>,
+    egress: Arc<EgressConfig>,
     stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
 }
@@ -162,6 +196,10 @@ impl Runtime {
             None => None,
         };
         let core_linker = build_linker(&engine).map_err(|e| LoadError::Link(e.to_string()))?;
+        let egress = cfg
+            .egress
+            .to_config()
+            .map_err(|e| LoadError::Unsupported(format!("egress configuration: {e}")))?;
         let stop = Arc::new(AtomicBool::new(false));
         let ticker = {
             let engine = engine.clone();
@@ -185,6 +223,7 @@ impl Runtime {
                 cache,
                 origin: Instant::now(),
                 core_linker,
+                egress: Arc::new(egress),
                 stop,
                 ticker: Some(ticker),
             }),
@@ -218,6 +257,12 @@ impl Runtime {
             .as_ref()
             .map(|c| c.stats())
             .unwrap_or_default()
+    }
+
+    /// The egress configuration built from [`RuntimeConfig::egress`], used by every
+    /// component loaded with [`Runtime::load`].
+    pub fn egress(&self) -> Arc<EgressConfig> {
+        self.inner.egress.clone()
     }
 
     pub(crate) fn core_linker(&self) -> &Linker<CoreHost> {
@@ -266,19 +311,59 @@ mod tests {
         assert_eq!(a, c);
     }
 
+    /// The fingerprint of the default configuration, pinned. If this fails, a setting
+    /// that records carry changed: that is a format change (old records will report an
+    /// engine mismatch on replay), so update the value only on purpose and say so.
+    const DEFAULT_CONFIG_HASH: &str =
+        "e57181bb6c884269bfe688d3c021ea5b77b5d93e2ce77e378feb81e5d0da8cb4";
+
     #[test]
-    fn fingerprint_is_stable() {
-        // Pinned: changing any setting line is a format change for records.
+    fn fingerprint_is_pinned() {
         let fp = EngineFingerprint::compute(&RuntimeConfig::default());
+        assert_eq!(fp.wasmtime_version, "48.0.8");
+        assert_eq!(fp.config_hash, DEFAULT_CONFIG_HASH);
         assert_eq!(
-            fp.config_hash,
-            hex::encode(Sha256::digest(
-                EngineFingerprint::settings(&RuntimeConfig::default()).as_bytes()
-            ))
+            Runtime::new(RuntimeConfig::default())
+                .unwrap()
+                .fingerprint()
+                .config_hash,
+            DEFAULT_CONFIG_HASH
         );
-        assert!(
-            EngineFingerprint::settings(&RuntimeConfig::default())
-                .contains("max_wasm_stack=524288\n")
-        );
+    }
+
+    #[test]
+    fn every_determinism_switch_changes_the_fingerprint() {
+        let cfg = RuntimeConfig::default();
+        let base = EngineFingerprint::compute(&cfg);
+        let flips = [
+            Determinism {
+                nan_canonicalization: false,
+                ..DETERMINISM
+            },
+            Determinism {
+                relaxed_simd_deterministic: false,
+                ..DETERMINISM
+            },
+            Determinism {
+                consume_fuel: false,
+                ..DETERMINISM
+            },
+            Determinism {
+                epoch_interruption: false,
+                ..DETERMINISM
+            },
+        ];
+        let mut seen = std::collections::HashSet::from([base.config_hash.clone()]);
+        for d in flips {
+            let fp = EngineFingerprint::compute_with(&cfg, &d);
+            assert!(seen.insert(fp.config_hash), "{d:?} did not change it");
+        }
+        for stack in [256 * 1024, 1024 * 1024] {
+            let fp = EngineFingerprint::compute(&RuntimeConfig {
+                max_wasm_stack: stack,
+                ..RuntimeConfig::default()
+            });
+            assert!(seen.insert(fp.config_hash), "max_wasm_stack {stack}");
+        }
     }
 }

@@ -36,6 +36,7 @@ pub mod keyvalue;
 pub mod limits;
 pub mod oracle;
 pub mod output;
+pub mod random;
 pub mod state;
 pub mod transcript;
 pub mod value;

@@ -84,6 +84,10 @@ pub struct RuntimeConfig {
     pub epoch_tick: Duration,
     /// Directory for the compiled-module cache; `None` disables the disk cache.
     pub cache_dir: Option<std::path::PathBuf>,
+    /// Outbound HTTPS for components loaded with [`crate::Runtime::load`]: allow rules
+    /// for non-public destinations and extra root CAs. The default refuses every
+    /// non-public address and trusts Mozilla's roots.
+    pub egress: crate::http::EgressSettings,
 }
 
 impl Default for RuntimeConfig {
@@ -96,6 +100,7 @@ impl Default for RuntimeConfig {
             max_concurrent_instances: 128,
             epoch_tick: Duration::from_millis(5),
             cache_dir: None,
+            egress: crate::http::EgressSettings::default(),
         }
     }
 }

@@ -1,11 +1,11 @@
 //! The on-disk module cache: a restart does not recompile; a corrupt file is detected
 //! and recompiled, never trusted.
 
-mod common;
+mod support;
 
-use common::*;
 use ledgervm_runtime::value::Value;
 use ledgervm_runtime::{Runtime, RuntimeConfig};
+use support::*;
 
 fn cached_runtime(dir: &std::path::Path) -> Runtime {
     Runtime::new(RuntimeConfig {

@@ -5,15 +5,15 @@
 //! Needs the venv from `scripts/install-python-tools` (`LEDGERVM_PYTHON`, else
 //! `$CARGO_TARGET_DIR/venv/bin/python`, else `~/.cache/ledgervm-target/venv/bin/python`).
 
-mod common;
+mod support;
 
-use common::*;
 use ledgervm_runtime::value::Value;
 use ledgervm_runtime::{CallError, CallOutcome, CallRequest, Limits};
 use serde_json::{Value as Json, json};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use support::*;
 
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("LEDGERVM_PYTHON") {

@@ -1,11 +1,12 @@
 //! A call stopped by the wall-clock deadline records the fuel consumed at the stop; a
 //! replay given exactly that fuel stops at the same point.
 
-mod common;
+mod support;
 
-use common::*;
+use ledgervm_runtime::exec::FUEL_SLICE;
 use ledgervm_runtime::{CallError, CallOutcome, CallRequest, Limits, LoadedApp};
 use std::time::Duration;
+use support::*;
 
 fn huge_fuel_short_deadline() -> Limits {
     Limits {
@@ -42,6 +43,43 @@ fn deadline_replay_stops_at_the_recorded_fuel() {
             panic!("expected deadline, got {:?}", live.result)
         };
         assert_eq!(live.transcript.deadline_fuel, Some(fuel_consumed));
+        // 150 ms of a tight loop is far more than one fuel slice; a stale count (the
+        // bug this guards against) read 0 here.
+        assert!(fuel_consumed > FUEL_SLICE, "{fuel_consumed}");
+        assert_eq!(live.fuel_consumed, fuel_consumed);
+        assert_eq!(replay, live);
+    });
+}
+
+#[test]
+fn deadline_with_near_max_fuel_records_real_fuel() {
+    // The fuel limit itself must not matter: u64::MAX (more than wasmtime injects at
+    // once) stops at the deadline with the same exact accounting.
+    let rt = runtime();
+    let app = load(&rt, "hostile-loop.wat");
+    let limits = Limits {
+        fuel: u64::MAX,
+        ..huge_fuel_short_deadline()
+    };
+    block_on(async {
+        let live = app
+            .call(
+                CallRequest::live("spin_clock", vec![]).with_limits(limits.clone()),
+                fresh_state(),
+            )
+            .await;
+        let Err(CallError::Deadline { fuel_consumed }) = live.result else {
+            panic!("expected deadline, got {:?}", live.result)
+        };
+        assert!(fuel_consumed > FUEL_SLICE, "{fuel_consumed}");
+        assert_eq!(live.transcript.deadline_fuel, Some(fuel_consumed));
+        let replay = app
+            .call(
+                CallRequest::replay("spin_clock", vec![], live.transcript.clone())
+                    .with_limits(limits),
+                fresh_state(),
+            )
+            .await;
         assert_eq!(replay, live);
     });
 }
@@ -66,7 +104,6 @@ fn deadline_replay_reproduces_oracle_answers_before_the_stop() {
 }
 
 #[test]
-#[ignore = "known bug, open in issue 3: with a near-u64::MAX fuel limit a deadline stop reports fuel_consumed 0"]
 fn deadline_fuel_is_what_pins_the_stop() {
     // Replaying with one unit less fuel than recorded must not match: the recorded fuel,
     // not the wall clock, decides where a replay stops.

@@ -1,10 +1,10 @@
 //! Every well-behaved core-module guest loads, introspects and runs.
 
-mod common;
+mod support;
 
-use common::*;
 use ledgervm_runtime::value::{FuncType, Value, ValueType};
 use ledgervm_runtime::{AppKind, CallError, CallRequest, Caller};
+use support::*;
 
 #[test]
 fn sum_reactor_exports_and_adds() {

@@ -1,12 +1,12 @@
 //! Each hostile guest ends in its own typed error, with resources bounded, and the same
 //! way every time.
 
-mod common;
+mod support;
 
-use common::*;
 use ledgervm_runtime::value::Value;
 use ledgervm_runtime::{CallError, CallRequest, Limits};
 use std::time::Duration;
+use support::*;
 
 fn limits(f: impl FnOnce(&mut Limits)) -> Limits {
     let mut l = Limits::default();

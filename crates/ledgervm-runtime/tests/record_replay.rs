@@ -1,13 +1,13 @@
 //! Record then replay is bit-identical (results, fuel, transcript, output) for every
 //! guest, and a replay that is fed something else reports it.
 
-mod common;
+mod support;
 
-use common::*;
 use ledgervm_runtime::value::Value;
 use ledgervm_runtime::{
     CallError, CallOutcome, CallRequest, LoadedApp, OracleEvent, SharedState, Transcript,
 };
+use support::*;
 
 /// Records `func(args)` live on `live_state`, replays it on `replay_state` and checks
 /// the two outcomes are equal in every field.
@@ -324,5 +324,38 @@ fn tampered_argument_is_reported() {
         // And an argument of the wrong type is refused before running.
         let replayed = replay(&sum, "Sum", vec![Value::F64(1), Value::U32(7)], &live).await;
         assert_eq!(replayed.result.unwrap_err().code(), "bad_arguments");
+    });
+}
+
+/// `random_get(0, 16)` then `random_get(65530, 16)` (outside the one-page memory):
+/// returns both errnos and the first 8 bytes drawn.
+const RANDOM_CALLS: &str = r#"(module
+  (import "wasi_snapshot_preview1" "random_get" (func $rand (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "draw") (result i32 i32 i64)
+    (call $rand (i32.const 0) (i32.const 16))
+    (call $rand (i32.const 65530) (i32.const 16))
+    (i64.load (i32.const 0))))"#;
+
+#[test]
+fn one_random_event_per_random_get() {
+    let rt = runtime();
+    let app = rt.load(RANDOM_CALLS.as_bytes()).unwrap();
+    block_on(async {
+        let live = call(&app, "draw", vec![]).await;
+        let Ok(vals) = &live.result else {
+            panic!("{:?}", live.result)
+        };
+        // 21 = EFAULT: the out-of-bounds request draws nothing and records nothing.
+        assert_eq!(vals[..2], [Value::I32(0), Value::I32(21)]);
+        match live.transcript.events.as_slice() {
+            [OracleEvent::Random { bytes }] => {
+                assert_eq!(bytes.len(), 16);
+                let first = i64::from_le_bytes(bytes[..8].try_into().unwrap());
+                assert_eq!(vals[2], Value::I64(first));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(replay(&app, "draw", vec![], &live).await, live);
     });
 }

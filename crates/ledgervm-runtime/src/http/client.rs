@@ -106,6 +106,53 @@ impl EgressConfig {
     }
 }
 
+/// The operator's egress settings as plain data, part of
+/// [`RuntimeConfig`](crate::RuntimeConfig): allow rules and extra trusted root CAs.
+/// [`Runtime::new`](crate::Runtime::new) turns them into the [`EgressConfig`] that every
+/// component loaded with [`Runtime::load`](crate::Runtime::load) uses. Not part of the
+/// engine fingerprint: egress answers are oracle events, so a replay never reaches the
+/// network and does not depend on these settings.
+///
+/// ```
+/// use ledgervm_runtime::http::EgressSettings;
+/// let mut s = EgressSettings::default();
+/// s.allow.push("127.0.0.1/32".parse().unwrap());
+/// assert!(s.add_pem_roots(b"not a certificate").is_err());
+/// assert_eq!(s.extra_roots.len(), 0);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EgressSettings {
+    /// Exceptions for non-public destinations ([`EgressPolicy::allow`]).
+    pub allow: Vec<super::policy::AllowRule>,
+    /// Root CAs trusted in addition to Mozilla's (DER), e.g. an internal CA.
+    pub extra_roots: Vec<CertificateDer<'static>>,
+}
+
+impl EgressSettings {
+    /// Adds every certificate of a PEM document (`-----BEGIN CERTIFICATE-----` blocks)
+    /// as a trusted root; returns how many. A document without certificates, or with one
+    /// that is not a usable trust anchor, is refused as a whole.
+    pub fn add_pem_roots(&mut self, pem: &[u8]) -> Result<usize, HttpError> {
+        use rustls::pki_types::pem::PemObject;
+        let certs = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| HttpError::Tls(format!("bad PEM: {e}")))?;
+        if certs.is_empty() {
+            return Err(HttpError::Tls("no certificate in PEM document".into()));
+        }
+        tls_config(&certs, false).map_err(HttpError::Tls)?;
+        let n = certs.len();
+        self.extra_roots.extend(certs);
+        Ok(n)
+    }
+
+    /// The live configuration: these rules, Mozilla's roots plus the extra ones, default
+    /// timeouts and caps.
+    pub fn to_config(&self) -> Result<EgressConfig, HttpError> {
+        EgressConfig::new(EgressPolicy::new(self.allow.clone())).with_roots(&self.extra_roots, true)
+    }
+}
+
 /// Resolves `target` and returns the first address the policy permits. Does not
 /// connect. When every address is blocked the error names the first one.
 pub async fn resolve_checked(

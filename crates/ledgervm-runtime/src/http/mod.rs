@@ -28,6 +28,6 @@ pub mod handler;
 pub mod policy;
 pub mod record;
 
-pub use client::EgressConfig;
+pub use client::{EgressConfig, EgressSettings};
 pub use error::HttpError;
 pub use handler::{EgressCtx, EgressView, add_to_linker};

@@ -264,18 +264,37 @@ pub fn parse_authority(authority: &str) -> Result<(Host, Option<u16>), String> {
     Ok((host, port))
 }
 
+/// What an [`AllowRule`] is about.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum AllowTarget {
+    /// One host: an IP address, or a name as the guest's URL spells it.
+    Host(Host),
+    /// Every resolved address in a CIDR block (`10.0.0.0/8`, `fd00::/8`).
+    Net(ipnet::IpNet),
+}
+
 /// An operator exception: lets guests reach a non-public address.
 ///
 /// Textual forms (also [`FromStr`]): `127.0.0.1`, `127.0.0.1:8443`, `[::1]:8443`,
-/// `localhost`, `localhost:8443`. Without a port the rule covers every port.
+/// `localhost`, `localhost:8443`, and CIDR blocks `127.0.0.1/32`, `10.0.0.0/8`,
+/// `fd00::/8`. Without a port the rule covers every port; a CIDR rule always does.
 ///
 /// * An **IP** rule permits connecting to that resolved address.
+/// * A **CIDR** rule permits connecting to any resolved address inside the block,
+///   whatever name the guest used.
 /// * A **name** rule permits every address that name resolves to, when the guest's URL
 ///   uses that name (case-insensitive).
+///
+/// ```
+/// use ledgervm_runtime::http::policy::AllowRule;
+/// let r: AllowRule = "10.0.0.0/8".parse().unwrap();
+/// assert_eq!(r.to_string(), "10.0.0.0/8");
+/// assert!("10.0.0.0/33".parse::<AllowRule>().is_err());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AllowRule {
-    /// The host the rule is about.
-    pub host: Host,
+    /// The host or block the rule is about.
+    pub target: AllowTarget,
     /// The port, or `None` for any.
     pub port: Option<u16>,
 }
@@ -283,16 +302,31 @@ pub struct AllowRule {
 impl FromStr for AllowRule {
     type Err = String;
     fn from_str(s: &str) -> Result<AllowRule, String> {
+        if s.contains('/') {
+            let net = s
+                .parse::<ipnet::IpNet>()
+                .map_err(|e| format!("bad CIDR block {s:?}: {e}"))?;
+            return Ok(AllowRule {
+                target: AllowTarget::Net(net),
+                port: None,
+            });
+        }
         let (host, port) = parse_authority(s)?;
-        Ok(AllowRule { host, port })
+        Ok(AllowRule {
+            target: AllowTarget::Host(host),
+            port,
+        })
     }
 }
 
 impl fmt::Display for AllowRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.port {
-            Some(p) => write!(f, "{}:{p}", self.host),
-            None => write!(f, "{}", self.host),
+        match &self.target {
+            AllowTarget::Net(net) => write!(f, "{net}"),
+            AllowTarget::Host(host) => match self.port {
+                Some(p) => write!(f, "{host}:{p}"),
+                None => write!(f, "{host}"),
+            },
         }
     }
 }
@@ -302,9 +336,10 @@ impl AllowRule {
         if self.port.is_some_and(|p| p != port) {
             return false;
         }
-        match &self.host {
-            Host::Ip(allowed) => *allowed == ip,
-            Host::Name(_) => self.host == *host,
+        match &self.target {
+            AllowTarget::Net(net) => net.contains(&ip),
+            AllowTarget::Host(Host::Ip(allowed)) => *allowed == ip,
+            AllowTarget::Host(name @ Host::Name(_)) => name == host,
         }
     }
 }
@@ -480,6 +515,46 @@ mod tests {
             "localhost".parse::<AllowRule>().unwrap().to_string(),
             "localhost"
         );
+    }
+
+    #[test]
+    fn cidr_rules() {
+        let p = EgressPolicy::new(vec![
+            "127.0.0.1/32".parse().unwrap(),
+            "10.0.0.0/8".parse().unwrap(),
+            "fd00::/16".parse().unwrap(),
+        ]);
+        let name = |s: &str| Host::Name(s.into());
+        // Any name, any port, as long as the resolved address is inside the block.
+        assert!(p.check(&name("localhost"), 8443, ip("127.0.0.1")).is_ok());
+        assert!(
+            p.check(&Host::Ip(ip("127.0.0.1")), 1, ip("127.0.0.1"))
+                .is_ok()
+        );
+        assert!(
+            p.check(&name("db.internal"), 5432, ip("10.200.0.9"))
+                .is_ok()
+        );
+        assert!(p.check(&name("x"), 443, ip("fd00:1::1")).is_ok());
+        assert_eq!(
+            p.check(&name("localhost"), 8443, ip("127.0.0.2")),
+            Err(BlockedRange::Loopback)
+        );
+        assert_eq!(
+            p.check(&name("x"), 443, ip("172.16.0.1")),
+            Err(BlockedRange::Private)
+        );
+        assert_eq!(
+            p.check(&name("x"), 443, ip("fd01::1")),
+            Err(BlockedRange::UniqueLocal)
+        );
+        assert_eq!(
+            "fd00::/16".parse::<AllowRule>().unwrap().to_string(),
+            "fd00::/16"
+        );
+        for bad in ["10.0.0.0/33", "10.0.0/8", "/8", "example.com/8", "::/129"] {
+            assert!(bad.parse::<AllowRule>().is_err(), "{bad:?}");
+        }
     }
 
     proptest! {

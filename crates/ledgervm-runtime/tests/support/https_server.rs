@@ -1,4 +1,5 @@
-//! A local HTTPS server for egress tests: a throwaway test CA (rcgen), a leaf certificate
+//! A local HTTPS server for egress tests (also used by ledgervm-node's tests through
+//! `#[path]`, so it depends only on crates both have as dev-dependencies): a throwaway test CA (rcgen), a leaf certificate
 //! for `localhost` and `127.0.0.1`, rustls + hyper, bound to 127.0.0.1 on an ephemeral
 //! port. Stopped when dropped.
 //!
@@ -34,6 +35,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// DER of the test CA that signed the server's certificate.
     pub ca_der: CertificateDer<'static>,
+    /// The same CA as a PEM document, as an operator would hand it to `--egress-ca`.
+    pub ca_pem: String,
     connections: Arc<AtomicUsize>,
     seen: Arc<Mutex<Vec<SeenRequest>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -163,6 +166,7 @@ impl TestServer {
         TestServer {
             addr,
             ca_der: ca_cert.der().clone(),
+            ca_pem: ca_cert.pem(),
             connections,
             seen,
             stop: Some(stop),

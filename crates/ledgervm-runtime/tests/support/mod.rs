@@ -1,5 +1,6 @@
-//! Shared helpers for the component and HTTP integration tests.
-
+//! Shared helpers for the runtime's integration tests (one module for all of them):
+//! where the built guests are, a small runtime, call shorthands, and the local HTTPS
+//! server with egress settings for the component and HTTP tests.
 #![allow(dead_code)]
 
 pub mod https_server;
@@ -7,11 +8,13 @@ pub mod https_server;
 use ledgervm_runtime::component::{ComponentOptions, load_component};
 use ledgervm_runtime::http::EgressConfig;
 use ledgervm_runtime::http::policy::EgressPolicy;
-use ledgervm_runtime::{LoadedApp, Runtime, RuntimeConfig};
+use ledgervm_runtime::state::{self, MemoryState};
+use ledgervm_runtime::value::Value;
+use ledgervm_runtime::{CallOutcome, CallRequest, LoadedApp, Runtime, RuntimeConfig, SharedState};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Where `scripts/build-guests` puts guest artifacts.
+/// `LEDGERVM_GUESTS_DIR`, or `<repo>/guests/out` (filled by `scripts/build-guests`).
 pub fn guests_dir() -> PathBuf {
     match std::env::var_os("LEDGERVM_GUESTS_DIR") {
         Some(d) => PathBuf::from(d),
@@ -19,21 +22,73 @@ pub fn guests_dir() -> PathBuf {
     }
 }
 
-/// The enclave-example component's bytes. Panics (the test fails, it does not skip)
-/// when the guests have not been built.
-pub fn enclave_example_wasm() -> Vec<u8> {
-    let p = guests_dir().join("enclave_example.wasm");
+/// The bytes of a built guest (`sum.wasm`, `hostile-loop.wat`, …).
+pub fn guest(name: &str) -> Vec<u8> {
+    let p = guests_dir().join(name);
     std::fs::read(&p).unwrap_or_else(|e| {
         panic!(
-            "{}: {e}; build the guests first with scripts/build-guests",
+            "{}: {e} — build the guests first: scripts/build-guests",
             p.display()
         )
     })
 }
 
-/// A runtime with default settings.
+/// A runtime with a small pool (tests run many runtimes in one process).
 pub fn runtime() -> Runtime {
-    Runtime::new(RuntimeConfig::default()).unwrap()
+    Runtime::new(config()).unwrap()
+}
+
+/// The small-pool configuration used by [`runtime`].
+pub fn config() -> RuntimeConfig {
+    RuntimeConfig {
+        max_concurrent_instances: 8,
+        ..RuntimeConfig::default()
+    }
+}
+
+/// Loads a guest by file name.
+pub fn load(rt: &Runtime, name: &str) -> LoadedApp {
+    rt.load(&guest(name))
+        .unwrap_or_else(|e| panic!("loading {name}: {e}"))
+}
+
+/// Fresh empty state.
+pub fn fresh_state() -> SharedState {
+    state::shared(MemoryState::new())
+}
+
+/// Runs a future to completion on a current-thread tokio runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// A live call with fresh state.
+pub async fn call(app: &LoadedApp, func: &str, args: Vec<Value>) -> CallOutcome {
+    app.call(CallRequest::live(func, args), fresh_state()).await
+}
+
+/// Replays `live` (same function and arguments, its transcript) with fresh state.
+pub async fn replay(
+    app: &LoadedApp,
+    func: &str,
+    args: Vec<Value>,
+    live: &CallOutcome,
+) -> CallOutcome {
+    app.call(
+        CallRequest::replay(func, args, live.transcript.clone()),
+        fresh_state(),
+    )
+    .await
+}
+
+/// The enclave-example component's bytes. Panics (the test fails, it does not skip)
+/// when the guests have not been built.
+pub fn enclave_example_wasm() -> Vec<u8> {
+    guest("enclave_example.wasm")
 }
 
 /// Egress for the local test server: allow exactly its address, trust only its CA.

@@ -3,6 +3,8 @@
 use anyhow::Context;
 use ledgervm_node::record::CallPolicy;
 use ledgervm_node::{LoadRequest, Node, NodeOptions};
+use ledgervm_runtime::http::EgressSettings;
+use ledgervm_runtime::http::policy::AllowRule;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -53,6 +55,36 @@ pub struct ServeArgs {
     /// How far a signed request's timestamp may be from this server's clock.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub max_skew_secs: u64,
+    /// Let guests' outbound HTTPS reach a destination that is refused by default
+    /// (loopback, private, link-local, CGNAT, unique-local and cloud-metadata
+    /// addresses). Repeatable. RULE is an IP (`10.1.2.3`), an IP and port
+    /// (`127.0.0.1:8443`, `[::1]:8443`), a host name as guests spell it in URLs
+    /// (`db.internal`, `localhost:8443`), or a CIDR block, any port (`127.0.0.1/32`,
+    /// `10.0.0.0/8`, `fd00::/8`). The check is on the resolved address.
+    #[arg(long = "egress-allow", value_name = "RULE")]
+    pub egress_allow: Vec<AllowRule>,
+    /// PEM file of root CA certificates that guests' outbound HTTPS trusts in addition
+    /// to Mozilla's roots (e.g. an internal CA). Repeatable; every certificate in the
+    /// file is added.
+    #[arg(long = "egress-ca", value_name = "FILE")]
+    pub egress_ca: Vec<PathBuf>,
+}
+
+/// The egress settings the flags ask for: allow rules, and the roots read from each
+/// `--egress-ca` file.
+fn egress_settings(args: &ServeArgs) -> anyhow::Result<EgressSettings> {
+    let mut egress = EgressSettings {
+        allow: args.egress_allow.clone(),
+        ..EgressSettings::default()
+    };
+    for path in &args.egress_ca {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("reading --egress-ca {}", path.display()))?;
+        egress
+            .add_pem_roots(&pem)
+            .with_context(|| format!("--egress-ca {}", path.display()))?;
+    }
+    Ok(egress)
 }
 
 /// The sample apps `demo` loads: (app name, file in the guests dir).
@@ -71,6 +103,7 @@ pub async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
         debug: args.debug,
         max_skew: std::time::Duration::from_secs(args.max_skew_secs),
     };
+    opts.runtime.egress = egress_settings(&args)?;
     let node = Node::open(opts)
         .await
         .with_context(|| format!("opening data directory {}", args.data.display()))?;
@@ -137,6 +170,24 @@ pub async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
         node.engine().wasmtime_version,
         &node.engine().config_hash[..16]
     );
+    let egress = &node.runtime().config().egress;
+    if !egress.allow.is_empty() || !egress.extra_roots.is_empty() {
+        let rules: Vec<String> = egress.allow.iter().map(ToString::to_string).collect();
+        println!(
+            "  egress  allow [{}], {} extra root CA(s)",
+            rules.join(", "),
+            egress.extra_roots.len()
+        );
+    }
+    let egress = &node.runtime().config().egress;
+    if !egress.allow.is_empty() || !egress.extra_roots.is_empty() {
+        let rules: Vec<String> = egress.allow.iter().map(ToString::to_string).collect();
+        println!(
+            "  egress  allow [{}], {} extra root CA(s)",
+            rules.join(", "),
+            egress.extra_roots.len()
+        );
+    }
     if demo {
         println!("\nTry (the certificate is self-signed: curl -k, or --cacert with --tls-cert):");
         println!("  curl -k '{base}/immutable/sum.wasm?func=Sum&a=5&b=7'");
