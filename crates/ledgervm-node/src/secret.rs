@@ -19,7 +19,7 @@
 //! let sealed = key.seal_payload(b"context", b"secret");
 //! assert_eq!(key.open_payload(b"context", &sealed).unwrap(), b"secret");
 //! assert!(AppKey::generate().open_payload(b"context", &sealed).is_err());
-//! assert!(!format!("{key:?}").contains(&key.expose_hex()));
+//! assert!(!format!("{key:?}").contains(key.expose_hex().as_str()));
 //! ```
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
