@@ -67,7 +67,9 @@ fn main() {
 
     // Bare wasmtime on the same configuration (fuel, epochs, pooling, NaN canon, …).
     let engine = Engine::new(&engine_config(&cfg)).unwrap();
-    let module = Module::new(&engine, TRIVIAL).unwrap();
+    // WAT to binary first: the engine is built without wasmtime's `wat` feature.
+    let binary = ledgervm_runtime::app::to_binary(TRIVIAL.as_bytes()).unwrap();
+    let module = Module::new(&engine, &binary).unwrap();
     let pre = Linker::<()>::new(&engine).instantiate_pre(&module).unwrap();
     let fuel = cfg.default_limits.fuel;
     let bare_sync = rate(budget, || {
