@@ -2,9 +2,9 @@
 //! app's log verifies for anyone but replays only with the app key.
 
 use ledgervm_client::audit::{AuditOptions, AuditTarget, audit};
+use ledgervm_node::Requester;
 use ledgervm_node::secret::AppKey;
 use ledgervm_node::{CallInput, LoadRequest, Node, NodeOptions};
-use ledgervm_node::Requester;
 use ledgervm_runtime::value::Value;
 
 const COUNTER: &str = include_str!("../../../guests/wat/kv-counter.wat");

@@ -29,12 +29,12 @@ pub mod ids;
 pub mod kv;
 pub mod node;
 pub mod nonces;
+pub mod private;
 pub mod receipt;
 pub mod record;
 pub mod registry;
-pub mod signing;
-pub mod private;
 pub mod secret;
+pub mod signing;
 pub mod state;
 
 pub use authz::{AuthOptions, Requester, SignedRequest};

@@ -7,9 +7,9 @@
 //! Rounds: 6 by default; `LEDGERVM_CRASH_ROUNDS=200 cargo nextest run --workspace -E
 //! 'test(crash_between)'` for a longer soak.
 
+use ledgervm_node::Requester;
 use ledgervm_node::record::{Outcome, Record};
 use ledgervm_node::{CallInput, LoadRequest, Node, NodeOptions};
-use ledgervm_node::Requester;
 use ledgervm_runtime::value::Value;
 use std::io::BufRead;
 

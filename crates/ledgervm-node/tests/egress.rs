@@ -39,9 +39,7 @@ async fn node_with(dir: &std::path::Path, egress: EgressSettings) -> Node {
     let node = Node::open(opts).await.unwrap();
     let mut load = LoadRequest::new("enclave", enclave_example());
     load.policy = CallPolicy::Anonymous;
-    node.load(load)
-    .await
-    .unwrap();
+    node.load(load).await.unwrap();
     node
 }
 

@@ -1,10 +1,10 @@
 //! App state end to end on a real node: persistence across restarts, isolation,
 //! generated vs BYOK keys across unload, private apps, key limits.
 
+use ledgervm_node::Requester;
 use ledgervm_node::record::{Outcome, Record};
 use ledgervm_node::secret::{AppKey, KeySource};
 use ledgervm_node::{CallInput, LoadRequest, Node, NodeOptions};
-use ledgervm_node::Requester;
 use ledgervm_runtime::value::Value;
 
 const COUNTER: &str = include_str!("../../../guests/wat/kv-counter.wat");

@@ -11,19 +11,6 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Sends `head` (and optionally a body) on a raw connection; returns the status of the
-/// answer, or `None` if the server closed the connection without one.
-async fn raw(addr: std::net::SocketAddr, head: &[u8], body: &[u8]) -> Option<u16> {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    // The server may answer (and close) before it has read everything we send.
-    let _ = s.write_all(head).await;
-    let _ = s.write_all(body).await;
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf).await;
-    let line = String::from_utf8_lossy(&buf);
-    line.split(' ').nth(1).and_then(|c| c.parse().ok())
-}
-
 /// The server still answers and its log still verifies.
 async fn still_serving(s: &TestServer) {
     let (st, log) = s.get_json("/v1/log").await;

@@ -138,10 +138,8 @@ impl CosignatureVerifier {
     /// (0x01) vkey is also accepted, as many witnesses publish their key that way —
     /// either way the cosignature key ID is derived with 0x04.
     pub fn from_vkey(vkey: &str) -> Result<CosignatureVerifier, NoteError> {
-        let (name, _, key) = crate::note::keys::parse_ed25519_vkey(
-            vkey,
-            &[ALG_COSIGNATURE_V1, ALG_ED25519],
-        )?;
+        let (name, _, key) =
+            crate::note::keys::parse_ed25519_vkey(vkey, &[ALG_COSIGNATURE_V1, ALG_ED25519])?;
         CosignatureVerifier::new(name, key)
     }
 
