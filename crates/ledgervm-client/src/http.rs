@@ -5,10 +5,12 @@
 
 use crate::error::ClientError;
 use crate::trust::{Advance, Freshness, TrustStore};
+use crate::verify::LoggedCall;
 use crate::verify::{self, CallClaim, LogKey, SignedCheckpoint};
 use ledgervm_log::merkle::Hash;
 use ledgervm_log::tile::Tile;
-use ledgervm_node::record::{CallPolicy, CallRecord, Outcome, Record};
+use ledgervm_node::record::{CallPolicy, Outcome, Record};
+use ledgervm_node::secret::AppKey;
 use ledgervm_node::{AppInfo, Receipt, VerifiedReceipt};
 use ledgervm_runtime::EngineFingerprint;
 use ledgervm_runtime::value::Value;
@@ -29,8 +31,11 @@ pub enum KeyPin {
     TrustOnFirstUse,
 }
 
+/// The header carrying a BYOK app key on load (the server's `ENCRYPTION_KEY_HEADER`).
+const ENCRYPTION_KEY_HEADER: &str = "ledgervm-encryption-key";
+
 /// Options of `PUT /v1/apps/{name}`; `None` keeps the server's default.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
     /// Fuel per call.
     pub fuel: Option<u64>,
@@ -44,6 +49,14 @@ pub struct LoadOptions {
     pub deadline_ms: Option<u64>,
     /// Who may call.
     pub policy: Option<CallPolicy>,
+    /// Seal call payloads in the log under the app key (a private app).
+    pub private: bool,
+    /// Most keys the app's state may hold.
+    pub max_keys: Option<u64>,
+    /// Bring your own app key instead of one the server generates: sent in the
+    /// `ledgervm-encryption-key` header (never in the URL) and kept by this client to
+    /// open the app's sealed records.
+    pub encryption_key: Option<AppKey>,
 }
 
 /// `DELETE /v1/apps/{name}` answer.
@@ -156,6 +169,8 @@ pub(crate) struct Inner {
     caller: parking_lot::RwLock<Option<crate::CallerKey>>,
     /// SHA-256 of each server certificate whose identity binding was checked.
     pub(crate) bound: parking_lot::Mutex<std::collections::HashSet<[u8; 32]>>,
+    /// Keys of private apps, by app name ([`Client::set_app_key`]).
+    app_keys: parking_lot::RwLock<std::collections::HashMap<String, AppKey>>,
 }
 
 /// TLS through rustls with the ring provider, the webpki root set, and ledgervm's
@@ -200,6 +215,7 @@ impl Client {
                 key,
                 caller: Default::default(),
                 bound: Default::default(),
+                app_keys: Default::default(),
             }),
         })
     }
@@ -367,6 +383,7 @@ impl Client {
             ("max_table_elements", opts.max_table_elements),
             ("max_output_bytes", opts.max_output_bytes),
             ("deadline_ms", opts.deadline_ms),
+            ("max_keys", opts.max_keys),
         ];
         for (k, v) in limits {
             if let Some(v) = v {
@@ -384,6 +401,9 @@ impl Client {
                 q.push(("policy", p.as_str().unwrap_or_default().to_string()));
             }
         }
+        if opts.private {
+            q.push(("private", "true".into()));
+        }
         let binary = module.starts_with(b"\0asm");
         let url = self.url(&["v1", "apps", name], &q);
         let signed = self.sign_request("PUT", &url, module).await?;
@@ -398,6 +418,10 @@ impl Client {
                 },
             )
             .body(module.to_vec());
+        let req = match &opts.encryption_key {
+            Some(k) => req.header(ENCRYPTION_KEY_HEADER, k.expose_hex().as_str()),
+            None => req,
+        };
         let resp = self.send(req).await?;
         if !resp.status().is_success() {
             return Err(Self::error_of(resp).await);
@@ -415,6 +439,9 @@ impl Client {
             Record::Load(l)
                 if l.name == name && l.code_hash == code_hash && info.code_hash == code_hash =>
             {
+                if let Some(k) = &opts.encryption_key {
+                    self.set_app_key(name, k.clone());
+                }
                 Ok(info)
             }
             other => Err(ClientError::Verification(format!(
@@ -497,20 +524,22 @@ impl Client {
                 "status {status} does not match the outcome"
             )));
         }
-        let record = self.verify_call(app, func, args, &answer).await?;
-        crate::signing::check_logged_caller(&signed, &record)?;
+        let logged = self.verify_call(app, func, args, &answer).await?;
+        crate::signing::check_logged_caller(&signed, &logged)?;
         Ok(answer)
     }
 
     /// Checks a call answer against its receipt and the trusted state; returns the
-    /// logged call record.
+    /// logged call. A private app's sealed record is opened with the key given by
+    /// [`Client::set_app_key`] (or the one this client loaded the app with); without a
+    /// key only its public fields are checked ([`LoggedCall::Sealed`]).
     pub async fn verify_call(
         &self,
         app: &str,
         func: &str,
         args: &[Value],
         answer: &CallResponse,
-    ) -> Result<CallRecord, ClientError> {
+    ) -> Result<LoggedCall, ClientError> {
         let verified = self.accept_receipt(&answer.receipt, answer.index).await?;
         let claim = CallClaim {
             app,
@@ -519,15 +548,23 @@ impl Client {
             outcome: &answer.result,
             fuel: answer.fuel,
         };
-        let call = verify::check_call_record(&verified.record, &claim)?;
-        if let Some(out) = &answer.stdout
+        let key = self.inner.app_keys.read().get(app).cloned();
+        let logged = verify::check_call_record(&verified.record, &claim, key.as_ref())?;
+        if let (Some(out), Some(call)) = (&answer.stdout, logged.record())
             && *out != String::from_utf8_lossy(&call.stdout)
         {
             return Err(ClientError::Verification(
                 "the logged stdout differs from the answer".into(),
             ));
         }
-        Ok(call.clone())
+        Ok(logged)
+    }
+
+    /// Gives the client a private app's key, so its sealed call records are opened and
+    /// checked in full (arguments, result, output) instead of only their public part.
+    /// [`Client::load`] with an `encryption_key` remembers it by itself.
+    pub fn set_app_key(&self, app: &str, key: AppKey) {
+        self.inner.app_keys.write().insert(app.to_string(), key);
     }
 
     /// `GET /v1/records/{index}`, verified through its receipt.

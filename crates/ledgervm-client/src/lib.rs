@@ -36,4 +36,4 @@ pub use error::{ClientError, Evidence};
 pub use http::{CallResponse, Client, KeyPin, LoadOptions, LogInfo, RecordResponse, Unloaded};
 pub use signing::{CallerKey, SignedHeaders};
 pub use trust::{Advance, Freshness, TrustStore};
-pub use verify::{LogKey, SignedCheckpoint, verify_receipt_file};
+pub use verify::{LogKey, LoggedCall, SignedCheckpoint, verify_receipt_file};

@@ -251,14 +251,14 @@ impl crate::Client {
 /// swap who asked).
 pub(crate) fn check_logged_caller(
     signed: &MaybeSigned,
-    record: &ledgervm_node::record::CallRecord,
+    logged: &crate::verify::LoggedCall,
 ) -> Result<(), ClientError> {
     use ledgervm_node::record::CallerAuth;
     let Some(h) = &signed.0 else {
         return Ok(());
     };
-    let ok = record.caller.id.as_deref() == Some(h.key.as_str())
-        && matches!(&record.auth, Some(CallerAuth::Ed25519(a)) if a.signature == h.signature);
+    let ok = logged.caller().id.as_deref() == Some(h.key.as_str())
+        && matches!(logged.auth(), Some(CallerAuth::Ed25519(a)) if a.signature == h.signature);
     if ok {
         Ok(())
     } else {

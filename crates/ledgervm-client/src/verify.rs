@@ -13,8 +13,11 @@ use base64::engine::general_purpose::STANDARD as B64;
 use ledgervm_log::checkpoint::Checkpoint;
 use ledgervm_log::merkle::{Hash, verify_consistency};
 use ledgervm_log::note::{NoteVerifier, Verifier};
-use ledgervm_node::record::{CallRecord, Outcome, Record};
+use ledgervm_node::private::PrivateCall;
+use ledgervm_node::record::{CallRecord, CallerAuth, Outcome, Record};
+use ledgervm_node::secret::AppKey;
 use ledgervm_node::{Receipt, VerifiedReceipt};
+use ledgervm_runtime::state::Caller;
 use ledgervm_runtime::value::Value;
 use std::path::Path;
 
@@ -187,22 +190,86 @@ pub struct CallClaim<'a> {
     pub fuel: u64,
 }
 
+/// The logged call a receipt holds, as far as this client could check it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoggedCall {
+    /// A public app's call: every field checked against the answer.
+    Public(CallRecord),
+    /// A private app's call opened with the app key: every field checked.
+    Opened(CallRecord),
+    /// A private app's call this client holds no key for: the public part (app,
+    /// function, caller, signature, fuel) is checked; arguments and result are sealed.
+    Sealed(PrivateCall),
+}
+
+impl LoggedCall {
+    /// The full record, when this client could see it.
+    pub fn record(&self) -> Option<&CallRecord> {
+        match self {
+            LoggedCall::Public(c) | LoggedCall::Opened(c) => Some(c),
+            LoggedCall::Sealed(_) => None,
+        }
+    }
+
+    /// Who called, as logged (public for private apps too).
+    pub fn caller(&self) -> &Caller {
+        match self {
+            LoggedCall::Public(c) | LoggedCall::Opened(c) => &c.caller,
+            LoggedCall::Sealed(p) => &p.caller,
+        }
+    }
+
+    /// The caller's logged proof, if any.
+    pub fn auth(&self) -> Option<&CallerAuth> {
+        match self {
+            LoggedCall::Public(c) | LoggedCall::Opened(c) => c.auth.as_ref(),
+            LoggedCall::Sealed(p) => p.auth.as_ref(),
+        }
+    }
+}
+
 /// Checks that a verified record is the call the client made, with the answer it got.
-/// Returns the call record. Pure.
-pub fn check_call_record<'r>(
-    record: &'r Record,
+/// A private app's sealed record is opened with `key` when given (a wrong key is an
+/// error); without a key only its public fields are checked. Pure.
+pub fn check_call_record(
+    record: &Record,
     claim: &CallClaim<'_>,
-) -> Result<&'r CallRecord, ClientError> {
-    let Record::Call(call) = record else {
-        return Err(ClientError::Verification(format!(
-            "receipt holds a {} record, not a call",
-            record.kind()
-        )));
-    };
+    key: Option<&AppKey>,
+) -> Result<LoggedCall, ClientError> {
     let bad = |what: &str| {
         Err(ClientError::Verification(format!(
             "the logged call's {what} differs from the answer"
         )))
+    };
+    let (call, opened) = match (record, key) {
+        (Record::Call(call), _) => ((**call).clone(), false),
+        (Record::PrivateCall(p), Some(key)) => {
+            let call = p.open(key).map_err(|e| {
+                ClientError::Verification(format!(
+                    "the logged call of private app {} does not open with the given key: {e}",
+                    p.app
+                ))
+            })?;
+            (call, true)
+        }
+        (Record::PrivateCall(p), None) => {
+            if p.app != claim.app {
+                return bad("app");
+            }
+            if p.func != claim.func {
+                return bad("function");
+            }
+            if p.fuel != claim.fuel {
+                return bad("fuel");
+            }
+            return Ok(LoggedCall::Sealed(p.clone()));
+        }
+        (other, _) => {
+            return Err(ClientError::Verification(format!(
+                "receipt holds a {} record, not a call",
+                other.kind()
+            )));
+        }
     };
     if call.app != claim.app {
         return bad("app");
@@ -219,7 +286,11 @@ pub fn check_call_record<'r>(
     if call.fuel != claim.fuel {
         return bad("fuel");
     }
-    Ok(call)
+    Ok(if opened {
+        LoggedCall::Opened(call)
+    } else {
+        LoggedCall::Public(call)
+    })
 }
 
 /// Reads a receipt file and verifies it offline against `vkey` (what `ledgervm receipt

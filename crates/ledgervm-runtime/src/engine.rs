@@ -27,8 +27,9 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, PoolingAlloca
 pub const WASMTIME_VERSION: &str = "48.0.8";
 
 /// Version of the `ledgervm` core import module (docs/GUEST_ABI.md). Part of the
-/// fingerprint: a change in host-function semantics changes results.
-pub const GUEST_ABI_VERSION: u32 = 1;
+/// fingerprint: a change in host-function semantics changes results. Version 2 added
+/// `kv_get_many`, `kv_set_many` and the `MALFORMED` code.
+pub const GUEST_ABI_VERSION: u32 = 2;
 
 /// Identifies an engine configuration: two runtimes with equal fingerprints give
 /// bit-identical results for the same (module, arguments, state, transcript, limits).
@@ -315,7 +316,7 @@ mod tests {
     /// that records carry changed: that is a format change (old records will report an
     /// engine mismatch on replay), so update the value only on purpose and say so.
     const DEFAULT_CONFIG_HASH: &str =
-        "e57181bb6c884269bfe688d3c021ea5b77b5d93e2ce77e378feb81e5d0da8cb4";
+        "dc14d6645b41f092126a5172dc7d3296a68edaa3fd03bb4f96461bfa0c0f1a91";
 
     #[test]
     fn fingerprint_is_pinned() {

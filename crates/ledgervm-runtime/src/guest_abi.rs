@@ -10,6 +10,8 @@
 //! Each call charges [`HOSTCALL_FUEL`] plus one unit per [`FUEL_BYTES_PER_UNIT`] bytes
 //! moved, so state traffic is bounded by the fuel limit like everything else.
 
+pub mod batch;
+
 use crate::exec::StateBackendFailure;
 use crate::state::{SharedState, StateError};
 use wasmtime::{Caller, Extern, Linker, Memory, Trap};
@@ -35,6 +37,10 @@ pub const ERR_OVERFLOW: i32 = -7;
 
 /// The write would grow the app's state past its key limit.
 pub const ERR_TOO_MANY_KEYS: i32 = -8;
+
+/// A batch buffer (`kv_get_many` keys, `kv_set_many` entries) is not a whole number of
+/// length-prefixed items.
+pub const ERR_MALFORMED: i32 = -9;
 
 /// Base fuel charged per host call.
 pub const HOSTCALL_FUEL: u64 = 100;
@@ -64,6 +70,16 @@ impl From<StateError> for Fail {
             StateError::Overflow => Fail::Code(ERR_OVERFLOW),
             StateError::TooManyKeys(_) => Fail::Code(ERR_TOO_MANY_KEYS),
             StateError::Backend(m) => Fail::Trap(wasmtime::Error::new(StateBackendFailure(m))),
+        }
+    }
+}
+
+impl From<batch::BatchError> for Fail {
+    fn from(e: batch::BatchError) -> Fail {
+        match e {
+            batch::BatchError::Malformed(_) => Fail::Code(ERR_MALFORMED),
+            batch::BatchError::KeyTooLarge(_) => Fail::Code(ERR_KEY_TOO_LARGE),
+            batch::BatchError::ValueTooLarge(_) => Fail::Code(ERR_VALUE_TOO_LARGE),
         }
     }
 }
@@ -290,6 +306,59 @@ pub fn add_to_linker<T: AbiHost>(linker: &mut Linker<T>) -> wasmtime::Result<()>
                 charge(&mut c, prefix.len() + out.len())?;
                 write(&mut c, mem, buf, &out)?;
                 Ok(out.len() as i32)
+            })())
+        },
+    )?;
+    add_batch_to_linker(linker)
+}
+
+/// `kv_get_many` and `kv_set_many` (guest ABI version 2).
+fn add_batch_to_linker<T: AbiHost>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        MODULE,
+        "kv_get_many",
+        |mut c: Caller<'_, T>, kp: i32, kl: i32, buf: i32, cap: i32| {
+            finish((|| {
+                let mem = memory(&mut c)?;
+                let input = read(&mut c, mem, kp, kl)?;
+                let keys = batch::parse_keys(&input)?;
+                if cap < 0 {
+                    return Err(Fail::Code(ERR_BAD_POINTER));
+                }
+                let cap = cap as usize;
+                // Read one key at a time and charge as we go, so a guest cannot make the
+                // host hold more than its fuel pays for; once the answer outgrows `cap`
+                // only its length is still needed.
+                charge(&mut c, input.len())?;
+                let (mut out, mut total) = (Vec::new(), 0usize);
+                for key in keys {
+                    let value = c.data().state().lock().get(key)?;
+                    charge(&mut c, value.as_ref().map_or(0, Vec::len))?;
+                    total += batch::answer_len(value.as_deref());
+                    if total <= cap {
+                        batch::push_answer(&mut out, value.as_deref());
+                    }
+                }
+                let total = i32::try_from(total).map_err(|_| Fail::Code(ERR_VALUE_TOO_LARGE))?;
+                if total as usize <= cap {
+                    write(&mut c, mem, buf, &out)?;
+                }
+                Ok(total)
+            })())
+        },
+    )?;
+
+    linker.func_wrap(
+        MODULE,
+        "kv_set_many",
+        |mut c: Caller<'_, T>, ep: i32, el: i32| {
+            finish((|| {
+                let mem = memory(&mut c)?;
+                let input = read(&mut c, mem, ep, el)?;
+                let entries = batch::parse_entries(&input)?;
+                charge(&mut c, input.len())?;
+                c.data().state().lock().set_many(&entries)?;
+                Ok(entries.len() as i32)
             })())
         },
     )?;

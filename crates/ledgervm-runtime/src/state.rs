@@ -142,7 +142,9 @@ pub trait StateStore: Send {
         keys.iter().map(|k| self.get(k)).collect()
     }
 
-    /// Sets several keys; all sizes are checked before anything is written.
+    /// Sets several keys, all or nothing: sizes are checked before anything is written,
+    /// and a store with a key limit must check it for the whole batch first (the node's
+    /// overlay does).
     fn set_many(&mut self, entries: &[(&[u8], &[u8])]) -> Result<(), StateError> {
         for (k, v) in entries {
             check_key(k)?;

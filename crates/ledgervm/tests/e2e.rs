@@ -79,6 +79,82 @@ fn keygen_keys_sign_deploy_call_and_unload() {
     server.stop();
 }
 
+/// A private app from the CLI: deploy with your own key, call it from a user without
+/// the key (public part checked, told so) and with it (checked in full), audit with and
+/// without the key.
+#[test]
+fn private_app_with_byok_from_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, trust) = (tmp.path().join("data"), tmp.path().join("trust"));
+    let server = Server::start(&data);
+    let oracle = guests().join("oracle_guest.wasm");
+    let app_key = "5a".repeat(32);
+    let out = ok(cli(
+        &server,
+        &trust,
+        &[
+            "deploy",
+            oracle.to_str().unwrap(),
+            "--name",
+            "vault",
+            "--private",
+            "--encryption-key",
+            &app_key,
+            "--json",
+        ],
+    ));
+    let info: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(info["private"], true, "{info}");
+    assert_eq!(info["key_source"], "byok", "{info}");
+    assert!(!out.contains(&app_key), "the key is never echoed: {out}");
+
+    let sealed = cli(&server, &trust, &["call", "vault", "Count", "5"]);
+    assert_eq!(ok(sealed.clone()).trim(), "5");
+    let note = String::from_utf8_lossy(&sealed.stderr);
+    assert!(
+        note.contains("sealed") && note.contains("--app-key"),
+        "{note}"
+    );
+
+    let full = cli(
+        &server,
+        &trust,
+        &["call", "vault", "Count", "2", "--app-key", &app_key],
+    );
+    assert_eq!(ok(full.clone()).trim(), "7");
+    assert!(!String::from_utf8_lossy(&full.stderr).contains("sealed"));
+    // A wrong key is refused, not glossed over.
+    let wrong = cli(
+        &server,
+        &trust,
+        &["call", "vault", "Count", "1", "--app-key", &"00".repeat(32)],
+    );
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("does not open"));
+
+    let audit = |extra: &[&str], status: i32| -> serde_json::Value {
+        let out = Command::new(bin())
+            .args(["verify", &server.url, "--vkey", &server.vkey, "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(status), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Without the key the sealed calls are counted as not replayed: not a clean audit.
+    let without = audit(&[], 2);
+    assert_eq!(
+        without["first_divergence"],
+        serde_json::Value::Null,
+        "{without}"
+    );
+    assert_eq!(without["private_skipped"], 3, "{without}");
+    let with = audit(&["--app-key", &app_key], 0);
+    assert_eq!(with["first_divergence"], serde_json::Value::Null, "{with}");
+    assert_eq!(with["private_skipped"], 0, "{with}");
+    server.stop();
+}
+
 #[test]
 fn deploy_call_verify_restart_tamper_and_rollback() {
     let tmp = tempfile::tempdir().unwrap();

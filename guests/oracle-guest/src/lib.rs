@@ -18,6 +18,8 @@ unsafe extern "C" {
     fn kv_get(kp: *const u8, kl: i32, buf: *mut u8, cap: i32) -> i32;
     fn kv_set(kp: *const u8, kl: i32, vp: *const u8, vl: i32) -> i32;
     fn kv_increment(kp: *const u8, kl: i32, delta: i64, out: *mut i64) -> i32;
+    fn kv_get_many(kp: *const u8, kl: i32, buf: *mut u8, cap: i32) -> i32;
+    fn kv_set_many(ep: *const u8, el: i32) -> i32;
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -116,4 +118,55 @@ pub extern "C" fn WhoAmI() -> i32 {
         println!("caller {}", String::from_utf8_lossy(&buf[..n as usize]));
     }
     n
+}
+
+/// Writes `n` keys `batch/0`.. (value = the key repeated twice) with one `kv_set_many`,
+/// reads them back plus one absent key with one `kv_get_many`, checks every slot, and
+/// returns the answer's byte length (a negative ABI code or -100 on a mismatch).
+#[unsafe(no_mangle)]
+pub extern "C" fn Batch(n: i32) -> i32 {
+    let keys: Vec<Vec<u8>> = (0..n.max(0)).map(|i| format!("batch/{i}").into_bytes()).collect();
+    let mut entries = Vec::new();
+    for k in &keys {
+        let v = [k.as_slice(), k.as_slice()].concat();
+        for item in [k.as_slice(), v.as_slice()] {
+            entries.extend_from_slice(&(item.len() as u32).to_le_bytes());
+            entries.extend_from_slice(item);
+        }
+    }
+    // SAFETY: pointer and length of a live buffer.
+    let rc = unsafe { kv_set_many(entries.as_ptr(), entries.len() as i32) };
+    if rc != n.max(0) {
+        return if rc < 0 { rc } else { -100 };
+    }
+    let mut query = Vec::new();
+    for k in keys.iter().map(Vec::as_slice).chain([&b"batch/absent"[..]]) {
+        query.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        query.extend_from_slice(k);
+    }
+    // First with no room, to learn the size, as a guest with an unknown answer would.
+    // SAFETY: a zero-capacity buffer is never written.
+    let need = unsafe { kv_get_many(query.as_ptr(), query.len() as i32, core::ptr::null_mut(), 0) };
+    if need < 0 {
+        return need;
+    }
+    let mut buf = vec![0u8; need as usize];
+    // SAFETY: the buffer is valid for `need` bytes.
+    let got = unsafe { kv_get_many(query.as_ptr(), query.len() as i32, buf.as_mut_ptr(), need) };
+    if got != need {
+        return -100;
+    }
+    let mut at = 0;
+    for k in &keys {
+        let len = i32::from_le_bytes(buf[at..at + 4].try_into().unwrap());
+        at += 4;
+        if len != 2 * k.len() as i32 || buf[at..at + len as usize] != [k.as_slice(), k.as_slice()].concat()[..] {
+            return -100;
+        }
+        at += len as usize;
+    }
+    if i32::from_le_bytes(buf[at..at + 4].try_into().unwrap()) != -1 {
+        return -100;
+    }
+    need
 }

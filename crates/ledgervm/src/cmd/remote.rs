@@ -50,6 +50,22 @@ pub struct DeployArgs {
     /// Only accept calls signed by this key (64 hex digits); repeat for more keys.
     #[arg(long, value_name = "PUBKEY")]
     pub allow: Vec<String>,
+    /// Seal the app's call payloads (arguments, results, transcript, writes) in the
+    /// log under its key: the log stays verifiable by anyone, replayable only with it.
+    #[arg(long)]
+    pub private: bool,
+    /// Your own app key (64 hex digits) instead of one the server generates and
+    /// destroys on unload. Prefer the environment variable: a flag shows in `ps`.
+    #[arg(
+        long,
+        env = "LEDGERVM_ENCRYPTION_KEY",
+        value_name = "HEX",
+        hide_env_values = true
+    )]
+    pub encryption_key: Option<String>,
+    /// Most keys the app's state may hold (server default 100,000).
+    #[arg(long)]
+    pub max_keys: Option<u64>,
     #[command(flatten)]
     pub remote: Remote,
 }
@@ -75,6 +91,14 @@ pub async fn deploy(a: DeployArgs) -> anyhow::Result<()> {
         } else {
             a.signed_only.then_some(CallPolicy::Signed)
         },
+        private: a.private,
+        max_keys: a.max_keys,
+        encryption_key: a
+            .encryption_key
+            .as_deref()
+            .map(ledgervm_node::secret::AppKey::from_hex)
+            .transpose()
+            .context("--encryption-key must be 64 hex digits")?,
         ..Default::default()
     };
     let info = client(&a.remote)?.load(&name, &module, &opts).await?;
@@ -108,6 +132,15 @@ pub struct CallArgs {
     /// Save the receipt to this file (verify it later with `ledgervm receipt verify`).
     #[arg(long)]
     pub receipt: Option<PathBuf>,
+    /// A private app's key (64 hex digits): open its sealed call record and check the
+    /// arguments and result against it too (without it only the public part is checked).
+    #[arg(
+        long,
+        env = "LEDGERVM_APP_KEY",
+        value_name = "HEX",
+        hide_env_values = true
+    )]
+    pub app_key: Option<String>,
     #[command(flatten)]
     pub remote: Remote,
 }
@@ -156,6 +189,11 @@ pub async fn call(a: CallArgs) -> anyhow::Result<()> {
             parse_plain(text, &p.ty).with_context(|| format!("argument {:?} ({text:?})", p.name))
         })
         .collect::<anyhow::Result<Vec<Value>>>()?;
+    if let Some(k) = &a.app_key {
+        let key = ledgervm_node::secret::AppKey::from_hex(k)
+            .context("--app-key must be 64 hex digits")?;
+        client.set_app_key(&a.app, key);
+    }
     let r = client.call(&a.app, &a.func, &args).await?;
     if let Some(path) = &a.receipt {
         std::fs::write(path, serde_json::to_vec_pretty(&r.receipt)?)
@@ -175,7 +213,15 @@ pub async fn call(a: CallArgs) -> anyhow::Result<()> {
     if let Some(out) = &r.stdout {
         eprint!("{out}");
     }
-    eprintln!("entry {} · fuel {} · receipt verified", r.index, r.fuel);
+    if info.private && a.app_key.is_none() {
+        eprintln!(
+            "entry {} · fuel {} · receipt verified; the logged payload is sealed (private app): \
+             pass --app-key to check this result against it",
+            r.index, r.fuel
+        );
+    } else {
+        eprintln!("entry {} · fuel {} · receipt verified", r.index, r.fuel);
+    }
     if matches!(r.result, Outcome::Err(_)) {
         std::process::exit(3);
     }
