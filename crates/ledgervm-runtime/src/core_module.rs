@@ -10,7 +10,7 @@
 use crate::Runtime;
 use crate::app::{AppKind, CallFuture, CallRequest, GuestApp, LoadedApp};
 use crate::error::{CallError, LoadError};
-use crate::exec::{CallEnv, CallLimiter, Stage};
+use crate::exec::{CallEnv, CallLimiter, Stage, WasiSetup};
 use crate::guest_abi::{self, AbiHost};
 use crate::limits::Limits;
 use crate::oracle::Oracles;
@@ -18,16 +18,26 @@ use crate::random::RandomHost;
 use crate::state::SharedState;
 use crate::value::{FuncType, Value};
 use std::sync::Arc;
-use wasmtime::{Engine, ExternType, InstancePre, Linker, Store, Val};
+use wasmtime::{Engine, ExternType, InstancePre, Linker, ModuleExport, Store, Val};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 /// Store data of a core-module call.
 pub struct CoreHost {
-    wasi: WasiP1Ctx,
+    /// Built on the guest's first WASI call ([`CoreHost::wasi`]). Building it does not
+    /// consult an oracle, so when it happens cannot change a transcript.
+    wasi: Option<WasiP1Ctx>,
+    wasi_setup: WasiSetup,
     limiter: CallLimiter,
     oracles: Oracles,
     caller_id: Option<String>,
     state: SharedState,
+}
+
+impl CoreHost {
+    fn wasi(&mut self) -> &mut WasiP1Ctx {
+        let setup = &self.wasi_setup;
+        self.wasi.get_or_insert_with(|| setup.builder().build_p1())
+    }
 }
 
 impl RandomHost for CoreHost {
@@ -49,7 +59,7 @@ impl AbiHost for CoreHost {
 /// The linker every core module is linked with (built once per runtime).
 pub(crate) fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<CoreHost>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |h: &mut CoreHost| &mut h.wasi)?;
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, CoreHost::wasi)?;
     crate::random::shadow_core(&mut linker)?;
     guest_abi::add_to_linker(&mut linker)?;
     Ok(linker)
@@ -67,12 +77,16 @@ struct CoreApp {
     runtime: Runtime,
     pre: InstancePre<CoreHost>,
     init: Init,
+    /// Callable exports resolved once at load: the index lookup and the result count
+    /// (asking wasmtime for a function's type builds a `FuncType` on every call).
+    callable: std::collections::HashMap<String, (ModuleExport, usize)>,
 }
 
 /// Loads a core module (binary) whose SHA-256 is `code_hash`.
 pub(crate) fn load(rt: &Runtime, wasm: &[u8], code_hash: String) -> Result<LoadedApp, LoadError> {
     let module = rt.compile_module(wasm)?;
     let mut exports = Vec::new();
+    let mut callable = std::collections::HashMap::new();
     let mut init = Init::Nothing;
     for e in module.exports() {
         let ExternType::Func(ft) = e.ty() else {
@@ -86,7 +100,12 @@ pub(crate) fn load(rt: &Runtime, wasm: &[u8], code_hash: String) -> Result<Loade
                 }
             }
             name => match FuncType::from_core(&ft) {
-                Ok(t) => exports.push((name.to_string(), t)),
+                Ok(t) => {
+                    if let Some(index) = module.get_export_index(name) {
+                        callable.insert(name.to_string(), (index, ft.results().len()));
+                    }
+                    exports.push((name.to_string(), t))
+                }
                 // v128 / reference parameters cannot be passed as typed values: such
                 // exports are not callable, which is all the caller needs to know.
                 Err(err) => tracing::debug!(export = name, "skipping export: {err}"),
@@ -101,6 +120,7 @@ pub(crate) fn load(rt: &Runtime, wasm: &[u8], code_hash: String) -> Result<Loade
         runtime: rt.clone(),
         pre,
         init,
+        callable,
     };
     Ok(LoadedApp::new(
         rt.clone(),
@@ -139,7 +159,8 @@ impl CoreApp {
             }
         };
         let host = CoreHost {
-            wasi: env.wasi_builder().build_p1(),
+            wasi: None,
+            wasi_setup: env.wasi_setup(),
             limiter: env.limiter(),
             oracles: env.oracles.clone(),
             caller_id: env.caller.id.clone(),
@@ -188,11 +209,13 @@ impl CoreApp {
             }
             Init::Nothing => {}
         }
+        let vanished = || run_err(wasmtime::format_err!("export {func} vanished"));
+        let (index, n) = self.callable.get(func).ok_or_else(vanished)?;
         let f = instance
-            .get_func(&mut *store, func)
-            .ok_or_else(|| run_err(wasmtime::format_err!("export {func} vanished")))?;
-        let n = f.ty(&*store).results().len();
-        let mut results = vec![Val::I32(0); n];
+            .get_module_export(&mut *store, index)
+            .and_then(|e| e.into_func())
+            .ok_or_else(vanished)?;
+        let mut results = vec![Val::I32(0); *n];
         f.call_async(&mut *store, params, &mut results)
             .await
             .map_err(run_err)?;

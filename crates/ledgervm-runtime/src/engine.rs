@@ -141,7 +141,13 @@ pub fn engine_config(cfg: &RuntimeConfig) -> Config {
         .total_tables(n.saturating_mul(2))
         .total_stacks(n)
         .max_memory_size(usize::try_from(cfg.max_memory_bytes_ceiling).unwrap_or(usize::MAX))
-        .table_elements(usize::try_from(cfg.max_table_elements_ceiling).unwrap_or(usize::MAX));
+        .table_elements(usize::try_from(cfg.max_table_elements_ceiling).unwrap_or(usize::MAX))
+        // Reset the first 64 KiB of a freed memory (and tables) with memset instead of
+        // madvise: for small guests this avoids a syscall, a TLB shootdown to the other
+        // cores running this process, and the page faults of the next instance. Costs
+        // at most 64 KiB of resident memory per pool slot.
+        .linear_memory_keep_resident(64 << 10)
+        .table_keep_resident(16 << 10);
     c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     c
 }

@@ -115,6 +115,32 @@ impl wasmtime::ResourceLimiter for CallLimiter {
     }
 }
 
+/// The parts of a call's WASI context, kept so the context can be built when first
+/// needed. Building one (descriptor table, boxed clocks and RNGs, wasmtime-wasi seeding
+/// its default RNG from the thread RNG) was about a tenth of a trivial call, and a
+/// reactor export that only computes never touches WASI.
+#[derive(Clone)]
+pub struct WasiSetup {
+    stdout: CappedOutput,
+    stderr: CappedOutput,
+    oracles: Oracles,
+}
+
+impl WasiSetup {
+    /// The builder: capped stdout/stderr, empty stdin, oracle random and clocks, no
+    /// sockets or name lookups.
+    pub fn builder(&self) -> wasmtime_wasi::WasiCtxBuilder {
+        let mut b = wasmtime_wasi::WasiCtxBuilder::new();
+        b.stdout(self.stdout.clone())
+            .stderr(self.stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        self.oracles.configure_wasi(&mut b);
+        b
+    }
+}
+
 /// The host side of one call.
 pub struct CallEnv {
     /// Random, clocks (and HTTP) answers, recorded or replayed.
@@ -169,14 +195,17 @@ impl CallEnv {
     /// stdin, oracle-backed random and clocks. No filesystem, environment, arguments or
     /// network (wasmtime-wasi's defaults grant none of them).
     pub fn wasi_builder(&self) -> wasmtime_wasi::WasiCtxBuilder {
-        let mut b = wasmtime_wasi::WasiCtxBuilder::new();
-        b.stdout(self.stdout.clone())
-            .stderr(self.stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
-        self.oracles.configure_wasi(&mut b);
-        b
+        self.wasi_setup().builder()
+    }
+
+    /// What [`CallEnv::wasi_builder`] needs, to build the context later (core modules
+    /// build it on the guest's first WASI call; see [`WasiSetup`]).
+    pub fn wasi_setup(&self) -> WasiSetup {
+        WasiSetup {
+            stdout: self.stdout.clone(),
+            stderr: self.stderr.clone(),
+            oracles: self.oracles.clone(),
+        }
     }
 
     /// A limiter to keep in the store data (see [`CallEnv::prepare_store`]).
@@ -244,23 +273,32 @@ impl CallEnv {
         &self,
         fut: impl Future<Output = Result<R, (wasmtime::Error, Stage)>>,
     ) -> Result<R, (wasmtime::Error, Stage)> {
-        let budget = (self.started + self.deadline + HOST_BLOCK_GRACE)
-            .saturating_duration_since(Instant::now());
+        let stop_at =
+            tokio::time::Instant::from_std(self.started + self.deadline + HOST_BLOCK_GRACE);
         let hit = self.deadline_hit.clone();
         let mut fut = std::pin::pin!(fut);
-        let stop_at_slice = std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
-            Poll::Pending if hit.load(Ordering::Relaxed) => {
-                Poll::Ready(Err((wasmtime::Error::new(DeadlineExceeded), Stage::Run)))
+        // The backstop timer is armed only once the guest first suspends: most calls
+        // finish within their first poll, and registering and cancelling a tokio timer
+        // for each of them was a measurable share of a trivial call.
+        let mut backstop: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+        std::future::poll_fn(|cx| {
+            match fut.as_mut().poll(cx) {
+                Poll::Ready(r) => return Poll::Ready(r),
+                Poll::Pending if hit.load(Ordering::Relaxed) => {
+                    return Poll::Ready(Err((wasmtime::Error::new(DeadlineExceeded), Stage::Run)));
+                }
+                Poll::Pending => {}
             }
-            other => other,
-        });
-        match tokio::time::timeout(budget, stop_at_slice).await {
-            Ok(r) => r,
-            Err(_) => {
-                self.deadline_hit.store(true, Ordering::Relaxed);
-                Err((wasmtime::Error::new(DeadlineExceeded), Stage::Run))
+            let timer = backstop.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(stop_at)));
+            match timer.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    hit.store(true, Ordering::Relaxed);
+                    Poll::Ready(Err((wasmtime::Error::new(DeadlineExceeded), Stage::Run)))
+                }
+                Poll::Pending => Poll::Pending,
             }
-        }
+        })
+        .await
     }
 
     /// Maps an error that stopped the guest to a [`CallError`]. The order matters:
@@ -330,14 +368,15 @@ impl CallEnv {
         result: Result<Vec<Value>, (wasmtime::Error, Stage)>,
     ) -> CallOutcome {
         let fuel_consumed = self.fuel.saturating_sub(fuel_remaining);
+        let (transcript, divergence) = self.oracles.finish();
         let result = match result {
-            Ok(values) => match self.oracles.finish().1 {
+            Ok(values) => match divergence {
                 Some(d) => Err(CallError::Divergence(d)),
                 None => Ok(values),
             },
             Err((e, stage)) => Err(self.classify(&e, stage, fuel_consumed)),
         };
-        self.outcome_with(fuel_consumed, result)
+        self.outcome_from(transcript, fuel_consumed, result)
     }
 
     /// The common tail of a call, for both guest kinds: prepares `store`
@@ -382,7 +421,15 @@ impl CallEnv {
         fuel_consumed: u64,
         result: Result<Vec<Value>, CallError>,
     ) -> CallOutcome {
-        let (mut transcript, _) = self.oracles.finish();
+        self.outcome_from(self.oracles.finish().0, fuel_consumed, result)
+    }
+
+    fn outcome_from(
+        &self,
+        mut transcript: crate::transcript::Transcript,
+        fuel_consumed: u64,
+        result: Result<Vec<Value>, CallError>,
+    ) -> CallOutcome {
         if let Err(CallError::Deadline { fuel_consumed }) = &result {
             transcript.deadline_fuel = Some(*fuel_consumed);
         }
