@@ -83,6 +83,7 @@ async fn deploy_call_verify_audit_and_tamper() {
         let args: Vec<Value> = match e.name.as_str() {
             "Mix" | "Elapsed" => vec![Value::U32(3)],
             "Count" => vec![Value::I64(4)],
+            "Batch" => vec![Value::I32(5)],
             _ => vec![],
         };
         let r = client.call("oracle", &e.name, &args).await.unwrap();

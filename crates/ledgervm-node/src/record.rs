@@ -1,6 +1,6 @@
 //! Log entries: the canonical, versioned encoding of everything ledgervm appends.
 //!
-//! Pure: no I/O. An entry is RFC 8785 (JCS) canonical JSON of a [`Record`] with `"v":2`
+//! Pure: no I/O. An entry is RFC 8785 (JCS) canonical JSON of a [`Record`] with `"v":3`
 //! and a `"kind"` tag, so any auditor can re-encode what it decoded and get the same
 //! bytes — the bytes the Merkle leaf hashes.
 //!
@@ -15,7 +15,7 @@
 //! let bytes = r.encode().unwrap();
 //! assert_eq!(
 //!     std::str::from_utf8(&bytes).unwrap(),
-//!     format!(r#"{{"code_hash":"{}","kind":"app.unload","load_index":1,"name":"sum.wasm","v":2}}"#, "ab".repeat(32))
+//!     format!(r#"{{"code_hash":"{}","kind":"app.unload","load_index":1,"name":"sum.wasm","v":3}}"#, "ab".repeat(32))
 //! );
 //! assert_eq!(Record::decode(&bytes).unwrap(), r);
 //! ```
@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::signing::CallerAuth;
 
 /// The record format version written into every entry.
-pub const FORMAT_VERSION: u64 = 2;
+pub const FORMAT_VERSION: u64 = 3;
 
 /// Largest entry the log accepts (tlog-tiles entry bundles use a uint16 length prefix).
 pub const MAX_ENTRY_BYTES: usize = 65_535;
@@ -286,7 +286,7 @@ impl Record {
         }
     }
 
-    /// Canonical bytes: RFC 8785 JSON with `"v": 2`. May exceed [`MAX_ENTRY_BYTES`]; see
+    /// Canonical bytes: RFC 8785 JSON with `"v": 3`. May exceed [`MAX_ENTRY_BYTES`]; see
     /// [`Record::to_entry`].
     pub fn encode(&self) -> Result<Vec<u8>, RecordError> {
         let mut json =

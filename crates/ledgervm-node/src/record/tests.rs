@@ -142,7 +142,7 @@ fn every_kind_round_trips_byte_for_byte() {
             "{text}"
         );
         assert!(
-            text.ends_with(r#""v":2}"#) || text.contains(r#","v":2,"#),
+            text.ends_with(r#""v":3}"#) || text.contains(r#","v":3,"#),
             "{text}"
         );
     }
@@ -157,7 +157,7 @@ fn call_record_shape_is_stable() {
             r#""caller":{{"id":null}},"code_hash":"{h}","fuel":42,"func":"Sum","kind":"call","#,
             r#""load_index":1,"outcome":{{"ok":[{{"type":"i32","value":12}}]}},"state_digest":"{d}","#,
             r#""stderr":"","stdout":"68690a","transcript":{{"events":[{{"bytes":"0102","kind":"random"}}]}},"#,
-            r#""v":2,"write_set":[{{"key":"6b","value":"76"}},{{"key":"676f6e65","value":null}}]}}"#
+            r#""v":3,"write_set":[{{"key":"6b","value":"76"}},{{"key":"676f6e65","value":null}}]}}"#
         ),
         h = "ab".repeat(32),
         d = "5d".repeat(32)
@@ -177,12 +177,13 @@ fn rejects_other_versions_unknown_fields_and_non_canonical_bytes() {
     .unwrap();
     let text = String::from_utf8(good.clone()).unwrap();
 
-    let v2 = text.replace(r#""v":2"#, r#""v":1"#);
+    // Format 2 (SHA-256 state digests) is refused by name, not mis-audited.
+    let v2 = text.replace(r#""v":3"#, r#""v":2"#);
     assert_eq!(
         Record::decode(v2.as_bytes()).unwrap_err().code(),
         "unsupported_record_version"
     );
-    let no_v = text.replace(r#","v":2"#, "");
+    let no_v = text.replace(r#","v":3"#, "");
     assert_eq!(
         Record::decode(no_v.as_bytes()).unwrap_err().code(),
         "unsupported_record_version"
