@@ -80,6 +80,30 @@ async fn closed_loop(
     Ok((rate, lat))
 }
 
+/// Records per second that raw `write` + `fdatasync` of `batch` 400-byte records at a
+/// time sustains in `dir`: the most durable calls/s this disk allows with `batch` calls
+/// in flight, whatever the software does.
+fn disk_ceiling(dir: &std::path::Path, batch: usize, span: Duration) -> anyhow::Result<f64> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(".disk-ceiling");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    let buf = vec![0x5a; 400 * batch];
+    let (start, mut n) = (Instant::now(), 0u64);
+    while start.elapsed() < span {
+        f.write_all(&buf)?;
+        f.sync_data()?;
+        n += batch as u64;
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    drop(f);
+    std::fs::remove_file(&path)?;
+    Ok(rate)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -114,6 +138,13 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
         .prefix(".ledgervm-bench-")
         .tempdir_in(".")?;
     let dir = a.data.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    // 1b. The disk's ceiling for durable calls with `concurrency` in flight: batches of
+    // `concurrency` 400-byte records appended and fdatasync'ed, in the same directory.
+    let disk = disk_ceiling(&dir, a.concurrency, span / 3)?;
+    eprintln!(
+        "disk ceiling         {disk:>10.0} calls/s  ({} x 400 B appended + fdatasync per batch)",
+        a.concurrency
+    );
     let node = Node::open(NodeOptions::new(&dir))
         .await
         .context("opening the bench node")?;
@@ -226,6 +257,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
             "in_process_calls_per_s": inproc,
             "http_calls_per_s": e2e,
             "http_to_in_process_ratio": e2e / inproc,
+            "disk_ceiling_calls_per_s": disk,
             "kv_heavy_calls_per_s": kv_rate,
             "kv_heavy_to_trivial_ratio": kv_rate / e2e,
             "concurrency": a.concurrency,
