@@ -166,7 +166,11 @@ fn restart_and_check(data: &Path, trust: &Path, acked: u64, entry_before: &str) 
                 .danger_accept_invalid_certs(true)
                 .build()
                 .unwrap();
-            let r = http.get(format!("{}{path}", server.url)).send().await.unwrap();
+            let r = http
+                .get(format!("{}{path}", server.url))
+                .send()
+                .await
+                .unwrap();
             r.json().await.unwrap()
         })
     };
