@@ -5,6 +5,8 @@
 //! (`crates/ledgervm-server/tests/fuzz_smoke.rs`, which includes these files) runs them
 //! over the seed corpus and generated inputs without nightly or libFuzzer.
 
+#[cfg(feature = "runtime")]
+pub mod frames;
 pub mod log;
 #[cfg(feature = "runtime")]
 pub mod node;

@@ -181,7 +181,9 @@ fn http_client() -> Result<reqwest::Client, ClientError> {
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .tls_info(true)
-        .pool_idle_timeout(std::time::Duration::from_secs(90))
+        // Below the server's idle cut-off (its header-read timeout, 30 s by default), so
+        // a pooled connection is dropped here before the server closes it under a request.
+        .pool_idle_timeout(std::time::Duration::from_secs(20))
         .tcp_nodelay(true)
         .build()
         .map_err(ClientError::from)
@@ -339,9 +341,21 @@ impl Client {
     ) -> Result<VerifiedReceipt, ClientError> {
         let key = self.key().await?;
         let verified = verify::verify_receipt_at(receipt, key, index)?;
-        self.accept(&verified.checkpoint_note, Freshness::Receipt)
-            .await?;
-        Ok(verified)
+        match self
+            .accept(&verified.checkpoint_note, Freshness::Receipt)
+            .await
+        {
+            Ok(_) => Ok(verified),
+            Err(e @ (ClientError::Rollback { .. } | ClientError::Fork { .. })) => Err(e),
+            // A receipt behind what we trust is fine only if the server proves it a
+            // prefix; a rolled-back server cannot, and its failure alone proves
+            // nothing. Ask it what it calls current: that turns the failure into a
+            // provable rollback (or fork), with both checkpoints kept as evidence.
+            Err(e) => {
+                self.checkpoint().await?;
+                Err(e)
+            }
+        }
     }
 
     /// `GET /v1/log`: the log's current state. Its checkpoint must extend the trusted one

@@ -323,6 +323,23 @@ async fn a_rewritten_and_resigned_history_is_caught_by_replay() {
         let d = report.first_divergence.clone().expect("lie found");
         assert_eq!((d.index, d.what), (index, what), "{report:#?}");
     }
+
+    // A host replaying a user's signed call on its own: the genuine entry, signature and
+    // all, once more at the end. Every signature verifies; the repeat is the lie.
+    let mut replayed = h.entries.clone();
+    replayed.push(h.entries[h.signed_call as usize].clone());
+    let forged = forged_log(h.dir.path(), &replayed).await;
+    let target = AuditTarget::DataDir(forged.path().into());
+    let report = audit(&target, &h.vkey, &opts()).await.unwrap();
+    let d = report
+        .first_divergence
+        .clone()
+        .expect("replayed request found");
+    assert_eq!(
+        (d.index, d.what),
+        (h.size, DivergenceKind::CallerAuth),
+        "{report:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

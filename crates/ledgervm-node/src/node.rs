@@ -50,6 +50,9 @@ pub struct NodeOptions {
     pub auth: AuthOptions,
     /// Most keys per app when a load does not say.
     pub max_keys: u64,
+    /// Fault injection at each of the log storage's write steps, for the disk-fault
+    /// suite (a step fails with `ENOSPC`/`EIO`). Always `None` in production.
+    pub storage_faults: Option<Arc<ledgervm_log::storage::FaultInjector>>,
 }
 
 impl NodeOptions {
@@ -63,6 +66,7 @@ impl NodeOptions {
             max_wait: Duration::from_millis(2),
             auth: AuthOptions::default(),
             max_keys: DEFAULT_MAX_KEYS,
+            storage_faults: None,
         }
     }
 }
@@ -229,7 +233,12 @@ impl Node {
         let signer = load_or_create_key(&dir.join("log.key"), &opts.origin)?;
         let origin = signer.name().to_string();
         let log_dir = dir.join("log");
-        let storage = ledgervm_log::storage::LocalStorage::open(&log_dir).map_err(log_err)?;
+        let storage_opts = ledgervm_log::storage::LocalOptions {
+            fault: opts.storage_faults.clone(),
+            ..Default::default()
+        };
+        let storage = ledgervm_log::storage::LocalStorage::open_with(&log_dir, storage_opts)
+            .map_err(log_err)?;
         let log_opts = ledgervm_log::appender::LogOptions {
             max_batch: opts.max_batch,
             max_wait: opts.max_wait,

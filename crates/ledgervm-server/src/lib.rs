@@ -9,6 +9,8 @@
 //! * [`error`] — [`ApiError`]: every failure is `{"code", "message"}` with a stable code.
 //! * [`extract`] — extractors whose rejections are [`ApiError`]s.
 //! * [`middleware`] — request timeout, in-flight accounting, JSON 404/405/500.
+//! * `accept` — the accept loop: hyper with a timer, so slow or idle request heads are
+//!   cut off (`axum::serve` has no header-read timeout).
 //! * [`tls`], [`attestation`] — TLS on every listener with a certificate bound to the
 //!   signed identity document (`GET /v1/attestation`), re-issued on every load/unload.
 //! * [`frames`] (pure codec) and [`frame_listener`] — Enclave OS's length-prefixed JSON
@@ -28,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+mod accept;
 pub mod apps;
 pub mod attestation;
 pub mod auth;
@@ -70,6 +73,11 @@ pub struct ServerOptions {
     /// 30 s). Calls also have their own per-app deadline; a call cut off by this timeout
     /// still completes and is logged.
     pub request_timeout: Duration,
+    /// Longest a connection may take to send a complete request head, and longest it may
+    /// sit idle waiting for its next request (default 30 s); then it is closed. This is
+    /// what stops slowloris on the head, which `request_timeout` cannot see (no request
+    /// exists until the head is complete).
+    pub header_read_timeout: Duration,
     /// TLS settings; `None` serves plain HTTP (for in-process tests and embedding
     /// behind a TLS-terminating proxy). Default: a self-signed, attested certificate.
     pub tls: Option<TlsSettings>,
@@ -85,6 +93,7 @@ impl Default for ServerOptions {
             body_limit: 4 << 20,
             module_limit: 32 << 20,
             request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(30),
             tls: Some(TlsSettings::SelfSigned),
             frame_listen: None,
             frame_limits: frame_listener::FrameLimits::default(),
@@ -253,31 +262,19 @@ pub fn serve_listener(
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let tls = identity.is_tls();
-    let tls_identity = identity.clone();
+    let listener = if tls {
+        accept::Listener::Tls(tls::TlsListener::new(listener, identity.clone())?)
+    } else {
+        accept::Listener::Plain(listener)
+    };
+    let header_read_timeout = opts.header_read_timeout;
     let task = tokio::spawn(async move {
         tracing::info!(%addr, tls, "ledgervm server listening");
         // Either an explicit shutdown or the handle being dropped.
         let stopped = async move {
             let _ = stopped.await;
         };
-        if tls {
-            let listener = tls::TlsListener::new(listener, tls_identity)?;
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<tls::ConnIdentity>(),
-            )
-            .with_graceful_shutdown(stopped)
-            .await
-        } else {
-            use axum::serve::ListenerExt;
-            // Answers are small and latency-bound: never let Nagle hold one back.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stopped)
-                .await
-        }
+        accept::run(listener, app, header_read_timeout, stopped).await
     });
     Ok(ServerHandle {
         addr,

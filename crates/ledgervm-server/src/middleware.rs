@@ -63,6 +63,32 @@ impl Drop for InFlight {
     }
 }
 
+/// Refuses a request whose `Content-Length` is over the route's body limit with 413
+/// `body_too_large` before any of the body is read. The body extractors enforce the same
+/// limit while reading, but only as bytes arrive: without this, a client announcing
+/// 10 MiB and sending nothing held the request until `request_timeout` (503) instead of
+/// being told at once that the body is too large.
+pub(crate) async fn declared_length_limit(
+    State(limit): State<usize>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit as u64 => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            codes::BODY_TOO_LARGE,
+            format!("request body of {n} bytes exceeds the limit of {limit} bytes"),
+        )
+        .into_response(),
+        _ => next.run(req).await,
+    }
+}
+
 /// Counts requests being handled (see [`crate::ServerHandle::in_flight`]).
 pub(crate) async fn count_in_flight(
     State(n): State<Arc<AtomicUsize>>,

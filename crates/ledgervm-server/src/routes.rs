@@ -43,8 +43,12 @@ where
 }
 
 impl Route {
+    /// Bodies over `bytes` are refused with 413 `body_too_large`: at once when the
+    /// request declares its length, else as soon as that many bytes have arrived.
     fn body_limit(mut self, bytes: usize) -> Route {
-        self.handler = self.handler.layer(DefaultBodyLimit::max(bytes));
+        self.handler = self.handler.layer(DefaultBodyLimit::max(bytes)).layer(
+            axum::middleware::from_fn_with_state(bytes, crate::middleware::declared_length_limit),
+        );
         self
     }
 }

@@ -262,6 +262,11 @@ impl TlsListener {
         Ok(TlsListener { rx, local, task })
     }
 
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
     /// The next TLS connection (`None` once the accept loop has stopped).
     pub async fn next(&mut self) -> Option<(AttestedStream, SocketAddr)> {
         self.rx.recv().await
@@ -275,35 +280,10 @@ impl Drop for TlsListener {
     }
 }
 
-impl axum::serve::Listener for TlsListener {
-    type Io = AttestedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (AttestedStream, SocketAddr) {
-        match self.rx.recv().await {
-            Some(c) => c,
-            // The accept task only ends when aborted; wait for shutdown.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.local)
-    }
-}
-
-/// Per-connection information handlers can read: the identity the connection's
-/// certificate names (absent on plain HTTP).
+/// Per-connection information handlers can read (as `ConnectInfo<ConnIdentity>`): the
+/// identity the connection's certificate names (absent on plain HTTP).
 #[derive(Clone)]
 pub struct ConnIdentity(pub Arc<Issued>);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
-    for ConnIdentity
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> ConnIdentity {
-        ConnIdentity(stream.io().issued.clone())
-    }
-}
 
 #[cfg(test)]
 mod tests {

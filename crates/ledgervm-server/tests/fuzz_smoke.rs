@@ -5,6 +5,8 @@
 //! The bodies are the very files the fuzz targets compile (included by path), so the
 //! smoke run and libFuzzer exercise the same assertions.
 
+#[path = "../../../fuzz/src/frames.rs"]
+mod frames;
 #[path = "../../../fuzz/src/log.rs"]
 mod log;
 #[path = "../../../fuzz/src/node.rs"]
@@ -126,4 +128,58 @@ fn typed_value() {
 #[test]
 fn http_body() {
     smoke("http_body", node::http_body);
+}
+
+#[test]
+fn frames() {
+    smoke("frames", frames::frames);
+}
+
+/// The seeds reach the interesting paths: a check that would fail if a format change
+/// made every seed a parse error (and the smoke run silently shallow).
+#[test]
+fn seeds_parse() {
+    use ledgervm_log::checkpoint::Checkpoint;
+    use ledgervm_log::note::{Note, Signer, VerifierSet};
+    let signed = seeds("checkpoint")
+        .into_iter()
+        .find(|s| s.windows(2).any(|w| w == b"\n\n"))
+        .expect("a signed checkpoint seed");
+    let set = VerifierSet::new(vec![Box::new(
+        Signer::from_private_key(log::FUZZ_KEY).unwrap().verifier(),
+    )]);
+    Checkpoint::open(&signed, log::FUZZ_ORIGIN, &set).expect("signed seed opens");
+    for s in seeds("note") {
+        Note::parse(&s).expect("note seed parses");
+    }
+    for s in seeds("record") {
+        ledgervm_node::record::Record::decode(&s).expect("record seed decodes");
+    }
+    for s in seeds("tlog_proof") {
+        ledgervm_log::tlog_proof::TlogProof::parse(&s).expect("proof seed parses");
+    }
+    // Every request kind, bare and enveloped, is among the frame seeds.
+    let mut kinds = std::collections::BTreeSet::new();
+    for s in seeds("frames") {
+        let mut d = ledgervm_server::frames::FrameDecoder::new(frames::FUZZ_MAX_FRAME);
+        d.push(&s[1..]);
+        while let Ok(Some(f)) = d.next_frame() {
+            use ledgervm_server::frames::{Request, open_payload, parse_request};
+            let Ok((v, how)) = open_payload(&f) else {
+                continue;
+            };
+            if let Ok(r) = parse_request(v) {
+                let kind = match r {
+                    Request::WasmLoad(_) => "load",
+                    Request::WasmCall(_) => "call",
+                    Request::WasmList(_) => "list",
+                    Request::WasmUnload(_) => "unload",
+                };
+                kinds.insert(format!("{kind}/{how:?}"));
+            }
+        }
+    }
+    for k in ["load/Bare", "call/Bare", "list/Envelope", "unload/Bare"] {
+        assert!(kinds.contains(k), "no {k} frame seed: {kinds:?}");
+    }
 }

@@ -8,9 +8,12 @@
 //! * An anonymous call names no caller.
 //! * A load's owner is whoever signed it; a signed load or unload must verify over the
 //!   request target it stored, which must name the app.
+//! * A signed request is in the log at most once ([`SignedOnce`]): a host that re-runs a
+//!   genuine request holds a genuine signature, but not a second request.
 
 use ledgervm_node::record::{CallerAuth, Record};
-use ledgervm_node::signing::{self, AuthError};
+use ledgervm_node::signing::{self, AuthError, Ed25519Auth};
+use std::collections::HashMap;
 
 /// What a record's caller proof amounts to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +75,44 @@ pub(crate) fn check(origin: &str, record: &Record) -> Proof {
         // Checked by the replayer once opened: the signature covers the sealed args.
         Record::PrivateCall(_) => Proof::Anonymous,
         Record::Config(_) | Record::Blob(_) => Proof::Anonymous,
+    }
+}
+
+/// The Ed25519 proof a record carries, if any (a private call's only once opened).
+fn ed25519_of(record: &Record) -> Option<&Ed25519Auth> {
+    let auth = match record {
+        Record::Call(c) => c.auth.as_ref(),
+        Record::Load(l) => l.auth.as_ref(),
+        Record::Unload(u) => u.auth.as_ref(),
+        Record::PrivateCall(_) | Record::Config(_) | Record::Blob(_) => None,
+    };
+    match auth {
+        Some(CallerAuth::Ed25519(a)) => Some(a),
+        _ => None,
+    }
+}
+
+/// Every signed request seen, by (key, nonce, timestamp), with the entry that holds it.
+///
+/// An honest node accepts one (key, nonce) only once while its timestamp is within the
+/// skew of the clock, and never after (the timestamp is then stale), so one signed request
+/// can never be accepted twice. A second entry with the same key, nonce and timestamp is
+/// the host replaying a user's request on its own.
+#[derive(Debug, Default)]
+pub(crate) struct SignedOnce(HashMap<(String, String, u64), u64>);
+
+impl SignedOnce {
+    /// Notes `record`'s signed request at `index`; `Err(first)` if entry `first` already
+    /// holds the same request.
+    pub(crate) fn note(&mut self, index: u64, record: &Record) -> Result<(), u64> {
+        let Some(a) = ed25519_of(record) else {
+            return Ok(());
+        };
+        let id = (a.key.clone(), a.nonce.clone(), a.timestamp_ms);
+        match self.0.insert(id, index) {
+            Some(first) => Err(first),
+            None => Ok(()),
+        }
     }
 }
 
@@ -158,6 +199,31 @@ mod tests {
             edit(&mut c);
             assert!(matches!(check_call(c), Proof::Broken(..)));
         }
+    }
+
+    #[test]
+    fn a_signed_request_is_in_the_log_once() {
+        let mut seen = SignedOnce::default();
+        let call = |c: CallRecord| Record::Call(Box::new(c));
+        assert_eq!(seen.note(3, &call(signed_call())), Ok(()));
+        // The very same request again: the host replayed it.
+        assert_eq!(seen.note(7, &call(signed_call())), Err(3));
+        // Another nonce, or another timestamp, is another request.
+        for edit in [
+            |a: &mut Ed25519Auth| a.nonce = "m".into(),
+            |a: &mut Ed25519Auth| a.timestamp_ms = 4,
+        ] {
+            let mut c = signed_call();
+            if let Some(CallerAuth::Ed25519(a)) = &mut c.auth {
+                edit(a);
+            }
+            assert_eq!(seen.note(8, &call(c)), Ok(()));
+        }
+        // Anonymous records carry no request to repeat.
+        let mut c = signed_call();
+        (c.caller, c.auth) = (Caller::anonymous(), None);
+        assert_eq!(seen.note(9, &call(c.clone())), Ok(()));
+        assert_eq!(seen.note(10, &call(c)), Ok(()));
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub(crate) struct Replayer<'a> {
     origin: String,
     pub(crate) signed_requests: u64,
     pub(crate) unauthenticated_calls: u64,
+    /// Every signed request so far, so a replayed one is caught.
+    signed_once: super::callers::SignedOnce,
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {
@@ -194,6 +196,7 @@ impl<'a> Replayer<'a> {
             engine_mismatches: Vec::new(),
             origin,
             signed_requests: 0,
+            signed_once: Default::default(),
             unauthenticated_calls: 0,
         }
     }
@@ -230,7 +233,15 @@ impl<'a> Replayer<'a> {
     fn caller_proof_holds(&mut self, index: u64, record: &Record) -> bool {
         match super::callers::check(&self.origin, record) {
             Proof::Anonymous => {}
-            Proof::Signed => self.signed_requests += 1,
+            Proof::Signed => {
+                if let Err(first) = self.signed_once.note(index, record) {
+                    let expected = format!("a signed request used once (it is entry {first})");
+                    let got = "the same signed request again".to_string();
+                    self.found(diverged(index, DivergenceKind::CallerAuth, expected, got));
+                    return false;
+                }
+                self.signed_requests += 1
+            }
             Proof::Unauthenticated => self.unauthenticated_calls += 1,
             Proof::Broken(expected, got) => {
                 self.found(diverged(index, DivergenceKind::CallerAuth, expected, got));

@@ -64,6 +64,11 @@ impl Node {
             (Some(k), None) => (k, KeySource::Byok),
             (None, None) => (AppKey::generate(), KeySource::Generated),
         };
+        // After a failed commit the record would be refused anyway: refuse before the
+        // blob and the sealed key are written, so no orphan files are left behind.
+        if let Some(why) = self.write_failure() {
+            return Err(NodeError::LogUnavailable(why));
+        }
         let (blobs, bytes) = (self.inner.blobs.clone(), module.clone());
         tokio::task::spawn_blocking(move || blobs.put(&bytes))
             .await

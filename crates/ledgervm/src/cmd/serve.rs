@@ -124,6 +124,10 @@ pub async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
         frame_listen: args.frame_listen,
         ..Default::default()
     };
+    // Registered before the address is announced: whoever reads it and signals at once
+    // (a supervisor, a test harness) must get the graceful stop, not the default
+    // disposition that kills the process mid-commit.
+    let mut stop = StopSignals::register()?;
     let handle = ledgervm_server::serve(node.clone(), args.listen, opts)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -209,12 +213,33 @@ pub async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
         println!("  curl -k {base}/log/checkpoint");
     }
     println!("\nCtrl-C to stop.");
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    stop.wait().await;
     eprintln!("shutting down: finishing in-flight calls");
     handle.shutdown().await.context("graceful shutdown")?;
     Ok(())
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM, handled from the moment they are registered.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn register() -> anyhow::Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt()).context("handling SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("handling SIGTERM")?,
+        })
+    }
+
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
 }
 
 /// Loads each sample app unless the same code is already loaded under its name, so
