@@ -236,7 +236,8 @@ async fn a_rewritten_and_resigned_history_is_caught_by_replay() {
         .unwrap();
     assert!(report.is_clean(), "{report:#?}");
 
-    let cases: Vec<(u64, DivergenceKind, Box<dyn FnOnce(&mut Record)>)> = vec![
+    type Edit = Box<dyn FnOnce(&mut Record)>;
+    let cases: Vec<(u64, DivergenceKind, Edit)> = vec![
         (
             h.sum_call,
             DivergenceKind::Outcome,

@@ -132,22 +132,28 @@ mod tests {
     #[test]
     fn over_ceiling_is_named() {
         let cfg = RuntimeConfig::default();
-        let mut l = Limits::default();
-        l.max_memory_bytes = cfg.max_memory_bytes_ceiling + 1;
+        let l = Limits {
+            max_memory_bytes: cfg.max_memory_bytes_ceiling + 1,
+            ..Limits::default()
+        };
         assert!(
             l.check_against(&cfg)
                 .unwrap_err()
                 .contains("max_memory_bytes")
         );
-        let mut l = Limits::default();
-        l.max_table_elements = cfg.max_table_elements_ceiling + 1;
+        let l = Limits {
+            max_table_elements: cfg.max_table_elements_ceiling + 1,
+            ..Limits::default()
+        };
         assert!(
             l.check_against(&cfg)
                 .unwrap_err()
                 .contains("max_table_elements")
         );
-        let mut l = Limits::default();
-        l.deadline = Duration::ZERO;
+        let l = Limits {
+            deadline: Duration::ZERO,
+            ..Limits::default()
+        };
         assert!(l.check_against(&cfg).is_err());
     }
 

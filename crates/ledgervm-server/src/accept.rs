@@ -66,7 +66,7 @@ pub(crate) async fn run(
             _ = &mut stopped => break,
             conn = accept(&mut listener) => match conn {
                 Some(Accepted::Plain(tcp)) => spawn(tcp, None, shared.clone()),
-                Some(Accepted::Tls(tls, id)) => spawn(tls, Some(id), shared.clone()),
+                Some(Accepted::Tls(tls, id)) => spawn(*tls, Some(id), shared.clone()),
                 // The TLS accept task is gone (it only ends when aborted): stop too.
                 None => break,
             },
@@ -82,7 +82,8 @@ pub(crate) async fn run(
 
 enum Accepted {
     Plain(tokio::net::TcpStream),
-    Tls(crate::tls::AttestedStream, ConnIdentity),
+    // Boxed: a TLS stream is much larger than a TCP one, and this value only moves once.
+    Tls(Box<crate::tls::AttestedStream>, ConnIdentity),
 }
 
 /// The next connection; `None` when the listener has stopped for good.
@@ -91,7 +92,7 @@ async fn accept(listener: &mut Listener) -> Option<Accepted> {
         Listener::Tls(tls) => {
             let (stream, _peer) = tls.next().await?;
             let identity = ConnIdentity(stream.issued().clone());
-            Some(Accepted::Tls(stream, identity))
+            Some(Accepted::Tls(Box::new(stream), identity))
         }
         Listener::Plain(tcp) => loop {
             match tcp.accept().await {

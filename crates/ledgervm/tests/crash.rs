@@ -49,7 +49,7 @@ async fn load(c: Client, id: usize, stop: Arc<AtomicBool>) -> Vec<Acked> {
     let mut n = 0u32;
     while !stop.load(Ordering::Relaxed) {
         n += 1;
-        let (func, args) = if n % 3 == 0 {
+        let (func, args) = if n.is_multiple_of(3) {
             ("Sum", vec![Value::I32(id as i32), Value::U32(n)])
         } else {
             let key = format!("k{}", (n as usize + id) % KEYS);

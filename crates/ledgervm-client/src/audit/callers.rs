@@ -176,7 +176,8 @@ mod tests {
             check("other-origin", &Record::Call(Box::new(signed_call()))),
             Proof::Broken(..)
         ));
-        let edits: Vec<Box<dyn Fn(&mut CallRecord)>> = vec![
+        type Edit = Box<dyn Fn(&mut CallRecord)>;
+        let edits: Vec<Edit> = vec![
             Box::new(|c| c.args[0] = Value::U32(2)),
             Box::new(|c| c.func = "g".into()),
             Box::new(|c| c.code_hash = "d".into()),

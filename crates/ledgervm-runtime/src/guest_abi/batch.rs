@@ -55,8 +55,11 @@ pub fn parse_keys(buf: &[u8]) -> Result<Vec<&[u8]>, BatchError> {
     Ok(keys)
 }
 
+/// One `(key, value)` pair of a `kv_set_many` batch, borrowed from the guest's buffer.
+pub type Entry<'a> = (&'a [u8], &'a [u8]);
+
 /// Parses `kv_set_many`'s input: zero or more `u32 klen ‖ key ‖ u32 vlen ‖ value`.
-pub fn parse_entries(buf: &[u8]) -> Result<Vec<(&[u8], &[u8])>, BatchError> {
+pub fn parse_entries(buf: &[u8]) -> Result<Vec<Entry<'_>>, BatchError> {
     let mut at = 0;
     let mut entries = Vec::new();
     while at < buf.len() {
