@@ -17,6 +17,7 @@
 //! hash, and a proof for the current tree size must verify against the current root. A
 //! damaged tile therefore yields [`ReadError::Corrupt`], never a wrong answer.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
@@ -95,14 +96,27 @@ struct Expanded {
 }
 
 impl Expanded {
+    #[cfg(test)]
     fn new(hashes: Vec<Hash>) -> Self {
+        Self::extend(None, hashes)
+    }
+
+    /// Expands `hashes`, reusing the inner nodes of `prev`, an expansion of a prefix of
+    /// them (a narrower version of the same partial tile). The right edge of a growing
+    /// log gets a new partial tile with every batch, and every receipt proves inclusion
+    /// against it: expanding each from scratch cost up to 255 hashes per batch and level.
+    fn extend(prev: Option<&Expanded>, hashes: Vec<Hash>) -> Self {
         let mut levels = vec![hashes];
-        for _ in 1..8 {
-            let below = levels.last().expect("level 0 exists");
-            let up: Vec<Hash> = below
-                .chunks_exact(2)
-                .map(|p| node_hash(&p[0], &p[1]))
-                .collect();
+        for h in 1..8 {
+            let below = &levels[h - 1];
+            let n = below.len() / 2;
+            let mut up: Vec<Hash> = Vec::with_capacity(n);
+            if let Some(prev) = prev {
+                up.extend_from_slice(&prev.levels[h][..prev.levels[h].len().min(n)]);
+            }
+            for i in up.len()..n {
+                up.push(node_hash(&below[2 * i], &below[2 * i + 1]));
+            }
             levels.push(up);
         }
         Expanded { levels }
@@ -116,8 +130,15 @@ impl Expanded {
 pub struct LogReader {
     storage: Arc<dyn Storage>,
     tiles: Mutex<LruCache<CacheKey, Arc<Expanded>>>,
+    /// The widest partial version seen of each partial tile, by (level, index): the base
+    /// that the next, wider version extends ([`Expanded::extend`]).
+    partials: Mutex<HashMap<(u8, u64), Arc<Expanded>>>,
     bundles: Mutex<LruCache<CacheKey, Arc<Vec<u8>>>>,
 }
+
+/// Partial-tile bases kept at most; the right edge of a log has one partial tile per
+/// level, so this only bounds readers that wander over old sizes.
+const MAX_PARTIAL_BASES: usize = 64;
 
 impl std::fmt::Debug for LogReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -133,6 +154,7 @@ impl LogReader {
         LogReader {
             storage,
             tiles: Mutex::new(LruCache::new(cap)),
+            partials: Mutex::new(HashMap::new()),
             bundles: Mutex::new(LruCache::new(cap)),
         }
     }
@@ -182,7 +204,29 @@ impl LogReader {
             path: tile_path(Some(level.into()), index, width % TILE_WIDTH),
             reason: format!("{} bytes for a tile of width {width}", data.len()),
         })?;
-        let t = Arc::new(Expanded::new(hashes));
+        // Reuse a narrower expansion of this tile only if its hashes are a prefix of
+        // these: a tampered or rewritten tile must not inherit another's inner nodes.
+        let base = self
+            .partials
+            .lock()
+            .get(&(level, index))
+            .filter(|b| b.levels[0].len() <= width && hashes.starts_with(&b.levels[0]))
+            .cloned();
+        let t = Arc::new(Expanded::extend(base.as_deref(), hashes));
+        {
+            let mut partials = self.partials.lock();
+            let k = (level, index);
+            if width == TILE_WIDTH {
+                partials.remove(&k);
+            } else if !partials.get(&k).is_some_and(|b| b.levels[0].len() >= width) {
+                // Stale bases (tiles that have since filled up) are dropped wholesale;
+                // the live right edge repopulates at once.
+                if partials.len() >= MAX_PARTIAL_BASES && !partials.contains_key(&k) {
+                    partials.clear();
+                }
+                partials.insert(k, t.clone());
+            }
+        }
         self.tiles.lock().put(key, t.clone());
         Ok(t)
     }
@@ -416,6 +460,18 @@ mod tests {
             }
         }
         (mem, leaves)
+    }
+
+    #[test]
+    fn extending_a_partial_expansion_equals_expanding_afresh() {
+        let leaves: Vec<Hash> = (0..256u32)
+            .map(|i| crate::merkle::leaf_hash(&i.to_be_bytes()))
+            .collect();
+        for (a, b) in [(0, 1), (1, 2), (3, 200), (128, 255), (255, 256), (7, 7), (100, 256)] {
+            let prev = Expanded::new(leaves[..a].to_vec());
+            let grown = Expanded::extend(Some(&prev), leaves[..b].to_vec());
+            assert_eq!(grown.levels, Expanded::new(leaves[..b].to_vec()).levels, "{a}->{b}");
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@
 
 pub mod authz;
 pub mod blobs;
+pub mod canonical;
 pub mod digest;
 pub mod error;
 pub mod identity;
@@ -39,6 +40,6 @@ pub mod state;
 
 pub use authz::{AuthOptions, Requester, SignedRequest};
 pub use error::{ErrorKind, NodeError};
-pub use node::{CallInput, CallResult, LoadRequest, Node, NodeOptions};
+pub use node::{CallInput, CallResult, LoadRequest, LogStats, Node, NodeOptions};
 pub use receipt::{Receipt, VerifiedReceipt};
 pub use registry::AppInfo;

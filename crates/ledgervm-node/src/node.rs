@@ -146,6 +146,8 @@ pub struct Node {
 
 struct Inner {
     log: ledgervm_log::appender::Log,
+    /// The log's storage, kept for its commit statistics ([`Node::log_stats`]).
+    storage: Arc<ledgervm_log::storage::LocalStorage>,
     runtime: Runtime,
     blobs: BlobStore,
     registry: RwLock<Registry>,
@@ -164,6 +166,17 @@ struct Inner {
     default_max_keys: u64,
     /// The log key, also used to sign identity documents ([`Node::sign_note`]).
     signer: ledgervm_log::note::Signer,
+}
+
+/// The log's commit statistics, from [`Node::log_stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogStats {
+    /// The committed log size.
+    pub size: u64,
+    /// Batches (group commits) since the node opened.
+    pub batches: u64,
+    /// The storage's cumulative timings.
+    pub storage: ledgervm_log::storage::LocalStats,
 }
 
 type PendingAppend = std::pin::Pin<
@@ -237,15 +250,17 @@ impl Node {
             fault: opts.storage_faults.clone(),
             ..Default::default()
         };
-        let storage = ledgervm_log::storage::LocalStorage::open_with(&log_dir, storage_opts)
-            .map_err(log_err)?;
+        let storage = Arc::new(
+            ledgervm_log::storage::LocalStorage::open_with(&log_dir, storage_opts)
+                .map_err(log_err)?,
+        );
         let log_opts = ledgervm_log::appender::LogOptions {
             max_batch: opts.max_batch,
             max_wait: opts.max_wait,
             ..Default::default()
         };
         let vkey = signer.verifier().vkey();
-        let log = ledgervm_log::appender::Log::open(storage, signer.clone(), &origin, log_opts)
+        let log = ledgervm_log::appender::Log::open(storage.clone(), signer.clone(), &origin, log_opts)
             .await
             .map_err(|e| NodeError::Corrupt(format!("log: {e}")))?;
         let mut rt_cfg = opts.runtime.clone();
@@ -262,6 +277,7 @@ impl Node {
             .map_err(|e| NodeError::Internal(e.to_string()))?;
         let node = Node {
             inner: Arc::new(Inner {
+                storage,
                 log,
                 runtime,
                 blobs,
@@ -505,6 +521,17 @@ impl Node {
     /// The latest signed checkpoint (signed-note bytes).
     pub fn checkpoint(&self) -> Arc<Vec<u8>> {
         self.inner.log.checkpoint()
+    }
+
+    /// Where the log's commit time went since this node opened: batches committed and
+    /// the storage's cumulative timings (journal `fdatasync`, object writes, flushes).
+    /// `ledgervm bench` prints these to show which stage of a durable call is slow.
+    pub fn log_stats(&self) -> LogStats {
+        LogStats {
+            size: self.inner.log.size(),
+            batches: self.inner.log.batches_committed(),
+            storage: self.inner.storage.stats(),
+        }
     }
 
     /// The committed log size.

@@ -89,7 +89,7 @@ impl PrivateCall {
             sealed: HexBytes(Vec::new()),
             ..self.clone()
         };
-        serde_json_canonicalizer::to_vec(&public).expect("a record serializes")
+        crate::canonical::serialize(&public).expect("a record serializes")
     }
 
     /// Seals a call record's payload under `key`.
@@ -114,7 +114,7 @@ impl PrivateCall {
             state_digest: call.state_digest.clone(),
         };
         let plain = zeroize::Zeroizing::new(
-            serde_json_canonicalizer::to_vec(&payload).expect("a payload serializes"),
+            crate::canonical::serialize(&payload).expect("a payload serializes"),
         );
         out.sealed = HexBytes(key.seal_payload(&out.context(), &plain));
         out

@@ -294,7 +294,7 @@ impl Record {
         json.as_object_mut()
             .expect("records serialize as objects")
             .insert("v".into(), FORMAT_VERSION.into());
-        serde_json_canonicalizer::to_vec(&json).map_err(|e| RecordError::Malformed(e.to_string()))
+        Ok(crate::canonical::to_vec(&json))
     }
 
     /// Decodes canonical bytes. Rejects unknown versions, unknown fields and any

@@ -127,7 +127,7 @@ fn framed(context: &str, body: &serde_json::Value) -> Vec<u8> {
     out.push(b'\n');
     // Canonicalizing a serde_json::Value built from strings, integers and typed values
     // cannot fail.
-    out.extend(serde_json_canonicalizer::to_vec(body).expect("canonical JSON of a JSON value"));
+    out.extend(crate::canonical::to_vec(body));
     out
 }
 

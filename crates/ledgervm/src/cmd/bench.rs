@@ -104,6 +104,68 @@ fn disk_ceiling(dir: &std::path::Path, batch: usize, span: Duration) -> anyhow::
     Ok(rate)
 }
 
+/// Per-batch averages of the log's group commits between two [`LogStats`] snapshots:
+/// where the durable part of a call's latency goes.
+struct CommitBreakdown {
+    batches: u64,
+    mean_batch: f64,
+    /// A whole commit (journal + objects + checkpoint hand-off), flushes excluded.
+    commit_us: f64,
+    /// Journal append + `fdatasync` (the commit point).
+    journal_us: f64,
+    /// Writing the batch's tiles and bundles (overlaps the fdatasync).
+    publish_us: f64,
+    /// Periodic flushes (per-file fsyncs, journal reset), amortised per batch.
+    flush_us: f64,
+}
+
+impl CommitBreakdown {
+    fn between(a: &ledgervm_node::LogStats, b: &ledgervm_node::LogStats) -> Self {
+        let batches = b.batches - a.batches;
+        let (sa, sb) = (&a.storage, &b.storage);
+        let per = |x: u64, y: u64| (y - x) as f64 / 1e3 / batches.max(1) as f64;
+        CommitBreakdown {
+            batches,
+            mean_batch: (b.size - a.size) as f64 / batches.max(1) as f64,
+            commit_us: per(sa.commit_ns, sb.commit_ns),
+            journal_us: per(sa.journal_ns, sb.journal_ns),
+            publish_us: per(sa.publish_ns, sb.publish_ns),
+            flush_us: per(sa.flush_ns, sb.flush_ns),
+        }
+    }
+}
+
+impl std::fmt::Display for CommitBreakdown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} batches of {:.1} calls; per batch: commit {:.0} µs (journal+fdatasync {:.0}, tiles {:.0}), flushes {:.0} µs",
+            self.batches,
+            self.mean_batch,
+            self.commit_us,
+            self.journal_us,
+            self.publish_us,
+            self.flush_us
+        )
+    }
+}
+
+/// CPU time this process has used (all threads, user + system). Throughput on a shared
+/// machine moves with its other tenants; CPU time per call barely does, so it is the
+/// figure to compare between builds.
+fn process_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -170,13 +232,20 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
         .pool_max_idle_per_host(a.concurrency)
         .build()?;
     let body = r#"{"args":[{"type":"i32","value":1},{"type":"i32","value":2}]}"#;
+    let (before, cpu0) = (node.log_stats(), process_cpu());
     let (e2e, closed_lat) = closed_loop(&http, &url, body, a.concurrency, span).await?;
+    let after = node.log_stats();
+    let cpu_per_call = (process_cpu() - cpu0).as_secs_f64() * 1e6 / (after.size - before.size).max(1) as f64;
+    let commit = CommitBreakdown::between(&before, &after);
     eprintln!(
         "end-to-end HTTP      {e2e:>10.0} calls/s  ({:.3} of in-process)  p50 {:?} p99 {:?} at saturation",
         e2e / inproc,
         percentile(&closed_lat, 0.5),
         percentile(&closed_lat, 0.99)
     );
+
+    eprintln!("  CPU per call         {cpu_per_call:.0} µs (server and load generator, all threads)");
+    eprintln!("  log group commit     {commit}");
 
     // 2b. A KV-heavy call (10 reads + 10 writes of the app's persistent, encrypted
     // state), same server, same run: the ratio to the trivial call is the cost of state.
@@ -268,6 +337,13 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
             "half_rate_p99_us": p99.as_micros(),
             "audit_replay_calls_per_s": report.calls_per_second(),
             "audit_calls": report.calls_replayed,
+            "http_cpu_us_per_call": cpu_per_call,
+            "commit_batches": commit.batches,
+            "commit_mean_batch": commit.mean_batch,
+            "commit_mean_us": commit.commit_us,
+            "commit_journal_us": commit.journal_us,
+            "commit_publish_us": commit.publish_us,
+            "commit_flush_us": commit.flush_us,
         }))?;
     }
     Ok(())
