@@ -218,7 +218,7 @@ impl LogReader {
             let k = (level, index);
             if width == TILE_WIDTH {
                 partials.remove(&k);
-            } else if !partials.get(&k).is_some_and(|b| b.levels[0].len() >= width) {
+            } else if partials.get(&k).is_none_or(|b| b.levels[0].len() < width) {
                 // Stale bases (tiles that have since filled up) are dropped wholesale;
                 // the live right edge repopulates at once.
                 if partials.len() >= MAX_PARTIAL_BASES && !partials.contains_key(&k) {
