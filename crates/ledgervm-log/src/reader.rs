@@ -380,7 +380,13 @@ struct View<'a> {
 }
 
 impl View<'_> {
-    fn hash(&self, index: u64) -> Result<Hash, ReadError> {
+    /// Stored hash `index`; `last` is the most recently used tile, reused if it is the
+    /// one needed.
+    fn hash_with(
+        &self,
+        index: u64,
+        last: &mut Option<(CacheKey, Arc<Expanded>)>,
+    ) -> Result<Hash, ReadError> {
         let (level, n) = split_stored_hash_index(index);
         let (tl, h) = (level / 8, u32::from(level % 8));
         let missing = || ReadError::OutOfRange {
@@ -407,16 +413,31 @@ impl View<'_> {
         if pos + (1 << h) > width {
             return Err(missing());
         }
-        let tile = self.reader.tile(tl, t, width)?;
+        let key = (tl, t, width);
+        let tile = match last {
+            Some((k, tile)) if *k == key => tile.clone(),
+            _ => {
+                let tile = self.reader.tile(tl, t, width)?;
+                *last = Some((key, tile.clone()));
+                tile
+            }
+        };
         Ok(tile.levels[h as usize][pos >> h])
     }
 }
 
 impl HashReader for View<'_> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MerkleError> {
+        // A proof's ~20 hashes come from a handful of tiles, mostly in runs: remember the
+        // last tile so that a run costs one cache lookup (a mutex and a SipHash), not one
+        // per hash.
+        let mut last: Option<(CacheKey, Arc<Expanded>)> = None;
         indexes
             .iter()
-            .map(|&i| self.hash(i).map_err(|e| MerkleError::Read(Box::new(e))))
+            .map(|&i| {
+                self.hash_with(i, &mut last)
+                    .map_err(|e| MerkleError::Read(Box::new(e)))
+            })
             .collect()
     }
 }

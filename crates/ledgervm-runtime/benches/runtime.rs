@@ -14,7 +14,9 @@
 //! Calls per CPU-second is the primary figure; wall-clock rates are printed beside it.
 //!
 //! `cargo bench --workspace --bench runtime` (optional: `LEDGERVM_BENCH_SECS=2` of wall
-//! time per variant). Figures go to docs/BENCHMARKS.md.
+//! time per variant). Figures go to docs/BENCHMARKS.md. For profiling one variant alone,
+//! `LEDGERVM_BENCH_ONLY=<part of its name>` skips the others (their figures print as
+//! NaN), e.g. under `perf record --call-graph dwarf`.
 
 use ledgervm_runtime::engine::engine_config;
 use ledgervm_runtime::state::{self, MemoryState};
@@ -104,6 +106,11 @@ impl<'a> Variant<'a> {
 
 /// Runs every variant for `budget` of wall time in total, interleaved over [`ROUNDS`].
 fn measure(budget: Duration, variants: &mut [Variant<'_>]) {
+    let only = std::env::var("LEDGERVM_BENCH_ONLY").unwrap_or_default();
+    let mut variants: Vec<&mut Variant<'_>> = variants
+        .iter_mut()
+        .filter(|v| v.name.contains(only.as_str()))
+        .collect();
     for v in variants.iter_mut() {
         for _ in 0..200 {
             (v.run)(); // warm-up: pool slots, caches

@@ -46,7 +46,7 @@
 //! ```
 
 use crate::Runtime;
-use crate::app::{AppKind, CallFuture, CallOutcome, CallRequest, GuestApp, LoadedApp};
+use crate::app::{CallOutcome, CallRequest, Guest, LoadedApp};
 use crate::error::{CallError, LoadError};
 use crate::exec::{CallEnv, CallLimiter, Stage};
 use crate::http::{EgressConfig, EgressCtx, EgressView};
@@ -222,7 +222,7 @@ fn introspect(engine: &wasmtime::Engine, component: &Component) -> Result<Vec<Ex
     Ok(out)
 }
 
-struct ComponentApp {
+pub(crate) struct ComponentApp {
     runtime: Runtime,
     pre: InstancePre<ComponentHost>,
     exports: Vec<Export>,
@@ -272,20 +272,15 @@ pub fn load(
     Ok(LoadedApp::new(
         rt.clone(),
         code_hash,
-        AppKind::Component,
         listed,
-        Arc::new(app),
+        Guest::Component(Arc::new(app)),
     ))
 }
 
-impl GuestApp for ComponentApp {
-    fn call<'a>(&'a self, req: CallRequest, limits: Limits, state: SharedState) -> CallFuture<'a> {
-        Box::pin(self.call_inner(req, limits, state))
-    }
-}
-
 impl ComponentApp {
-    async fn call_inner(
+    /// Runs `req.func` in a fresh instance ([`LoadedApp::call`] has checked the
+    /// arguments and resolved the limits).
+    pub(crate) async fn call(
         &self,
         req: CallRequest,
         limits: Limits,

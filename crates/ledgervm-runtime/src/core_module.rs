@@ -8,7 +8,7 @@
 //! instead. Fuel covers both the initializer and the export.
 
 use crate::Runtime;
-use crate::app::{AppKind, CallFuture, CallRequest, GuestApp, LoadedApp};
+use crate::app::{CallRequest, Guest, LoadedApp};
 use crate::error::{CallError, LoadError};
 use crate::exec::{CallEnv, CallLimiter, Stage, WasiSetup};
 use crate::guest_abi::{self, AbiHost};
@@ -73,7 +73,7 @@ enum Init {
     Nothing,
 }
 
-struct CoreApp {
+pub(crate) struct CoreApp {
     runtime: Runtime,
     pre: InstancePre<CoreHost>,
     init: Init,
@@ -125,20 +125,15 @@ pub(crate) fn load(rt: &Runtime, wasm: &[u8], code_hash: String) -> Result<Loade
     Ok(LoadedApp::new(
         rt.clone(),
         code_hash,
-        AppKind::CoreModule,
         exports,
-        Arc::new(app),
+        Guest::Core(Arc::new(app)),
     ))
 }
 
-impl GuestApp for CoreApp {
-    fn call<'a>(&'a self, req: CallRequest, limits: Limits, state: SharedState) -> CallFuture<'a> {
-        Box::pin(self.call_inner(req, limits, state))
-    }
-}
-
 impl CoreApp {
-    async fn call_inner(
+    /// Runs `req.func` in a fresh instance ([`LoadedApp::call`] has found the export,
+    /// checked the arguments and resolved the limits).
+    pub(crate) async fn call(
         &self,
         req: CallRequest,
         limits: Limits,

@@ -68,13 +68,22 @@ pub enum Stage {
     Run,
 }
 
+/// What the store's callbacks tell [`CallEnv`] about a call, in one allocation.
+#[derive(Debug, Default)]
+struct CallFlags {
+    /// The wall-clock deadline has passed (set by the epoch callback or the backstop).
+    deadline_hit: AtomicBool,
+    /// Why the limiter refused a memory or table growth, if it did.
+    refused: Mutex<Option<String>>,
+}
+
 /// Memory and table limiter for one store. A refusal is remembered so that a trap that
 /// follows it is reported as [`CallError::MemoryLimit`].
 #[derive(Debug)]
 pub struct CallLimiter {
     max_memory: usize,
     max_table: usize,
-    refused: Arc<Mutex<Option<String>>>,
+    flags: Arc<CallFlags>,
 }
 
 impl wasmtime::ResourceLimiter for CallLimiter {
@@ -85,7 +94,7 @@ impl wasmtime::ResourceLimiter for CallLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.max_memory {
-            self.refused.lock().get_or_insert_with(|| {
+            self.flags.refused.lock().get_or_insert_with(|| {
                 format!(
                     "memory growth from {current} to {desired} bytes refused (limit {})",
                     self.max_memory
@@ -103,7 +112,7 @@ impl wasmtime::ResourceLimiter for CallLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.max_table {
-            self.refused.lock().get_or_insert_with(|| {
+            self.flags.refused.lock().get_or_insert_with(|| {
                 format!(
                     "table growth from {current} to {desired} elements refused (limit {})",
                     self.max_table
@@ -160,8 +169,7 @@ pub struct CallEnv {
     replay_deadline_fuel: Option<u64>,
     deadline: Duration,
     started: Instant,
-    deadline_hit: Arc<AtomicBool>,
-    refused: Arc<Mutex<Option<String>>>,
+    flags: Arc<CallFlags>,
 }
 
 impl CallEnv {
@@ -175,9 +183,10 @@ impl CallEnv {
         } else {
             limits.deadline
         };
+        let (stdout, stderr) = CappedOutput::pair(limits.max_output_bytes);
         CallEnv {
-            stdout: CappedOutput::new(limits.max_output_bytes),
-            stderr: CappedOutput::new(limits.max_output_bytes),
+            stdout,
+            stderr,
             caller: req.caller.clone(),
             oracles,
             fuel,
@@ -186,8 +195,7 @@ impl CallEnv {
             replay_deadline_fuel,
             deadline,
             started: Instant::now(),
-            deadline_hit: Arc::new(AtomicBool::new(false)),
-            refused: Arc::new(Mutex::new(None)),
+            flags: Arc::default(),
         }
     }
 
@@ -213,7 +221,7 @@ impl CallEnv {
         CallLimiter {
             max_memory: usize::try_from(self.limits.max_memory_bytes).unwrap_or(usize::MAX),
             max_table: usize::try_from(self.limits.max_table_elements).unwrap_or(usize::MAX),
-            refused: self.refused.clone(),
+            flags: self.flags.clone(),
         }
     }
 
@@ -243,7 +251,7 @@ impl CallEnv {
         let oracles = self.oracles.clone();
         let deadline_at = self.started + self.deadline;
         let hard_stop_at = deadline_at + HOST_BLOCK_GRACE;
-        let hit = self.deadline_hit.clone();
+        let flags = self.flags.clone();
         store.epoch_deadline_callback(move |_| {
             if oracles.diverged() {
                 return Err(wasmtime::Error::new(DivergenceStop));
@@ -255,7 +263,7 @@ impl CallEnv {
             if now >= deadline_at {
                 // No yield from here on: the next suspension must be a fuel-slice
                 // boundary (exact fuel), which is where `run` stops the guest.
-                hit.store(true, Ordering::Relaxed);
+                flags.deadline_hit.store(true, Ordering::Relaxed);
                 return Ok(UpdateDeadline::Continue(1));
             }
             // Yield to tokio once per tick so a long call does not hog a worker thread.
@@ -275,7 +283,7 @@ impl CallEnv {
     ) -> Result<R, (wasmtime::Error, Stage)> {
         let stop_at =
             tokio::time::Instant::from_std(self.started + self.deadline + HOST_BLOCK_GRACE);
-        let hit = self.deadline_hit.clone();
+        let hit = &self.flags.deadline_hit;
         let mut fut = std::pin::pin!(fut);
         // The backstop timer is armed only once the guest first suspends: most calls
         // finish within their first poll, and registering and cancelling a tokio timer
@@ -313,7 +321,7 @@ impl CallEnv {
                 limit: self.limits.max_output_bytes,
             };
         }
-        if self.deadline_hit.load(Ordering::Relaxed)
+        if self.flags.deadline_hit.load(Ordering::Relaxed)
             || err.downcast_ref::<DeadlineExceeded>().is_some()
         {
             return CallError::Deadline { fuel_consumed };
@@ -321,7 +329,7 @@ impl CallEnv {
         if let Some(f) = err.downcast_ref::<StateBackendFailure>() {
             return CallError::internal(f);
         }
-        let refused = self.refused.lock().clone();
+        let refused = self.flags.refused.lock().clone();
         if let Some(trap) = err.downcast_ref::<Trap>() {
             return match trap {
                 Trap::OutOfFuel if self.replay_deadline_fuel.is_some() => {

@@ -41,7 +41,7 @@ pub mod state;
 pub mod transcript;
 pub mod value;
 
-pub use app::{AppKind, CallOutcome, CallRequest, GuestApp, LoadedApp};
+pub use app::{AppKind, CallOutcome, CallRequest, LoadedApp};
 pub use engine::{EngineFingerprint, Runtime};
 pub use error::{CallError, Divergence, LoadError};
 pub use limits::{Limits, RuntimeConfig};

@@ -35,16 +35,31 @@ struct Buf {
 #[derive(Clone, Debug)]
 pub struct CappedOutput {
     capacity: usize,
-    buf: Arc<Mutex<Buf>>,
+    /// Both streams of a [`CappedOutput::pair`] live in one allocation (a call makes
+    /// one pair, and small per-call allocations added up on the hot path).
+    bufs: Arc<[Mutex<Buf>; 2]>,
+    which: usize,
 }
 
 impl CappedOutput {
     /// A stream that accepts at most `capacity` bytes.
     pub fn new(capacity: usize) -> CappedOutput {
-        CappedOutput {
+        Self::pair(capacity).0
+    }
+
+    /// Two independent streams (stdout and stderr) of at most `capacity` bytes each.
+    pub fn pair(capacity: usize) -> (CappedOutput, CappedOutput) {
+        let bufs = Arc::new([Mutex::new(Buf::default()), Mutex::new(Buf::default())]);
+        let stream = |which| CappedOutput {
             capacity,
-            buf: Arc::new(Mutex::new(Buf::default())),
-        }
+            bufs: bufs.clone(),
+            which,
+        };
+        (stream(0), stream(1))
+    }
+
+    fn buf(&self) -> &Mutex<Buf> {
+        &self.bufs[self.which]
     }
 
     /// The cap, in bytes.
@@ -54,7 +69,7 @@ impl CappedOutput {
 
     /// Appends `bytes`; on overflow keeps what fits, marks the stream and fails.
     pub fn append(&self, bytes: &[u8]) -> Result<(), OutputLimitExceeded> {
-        let mut b = self.buf.lock();
+        let mut b = self.buf().lock();
         if b.overflowed {
             return Err(OutputLimitExceeded {
                 limit: self.capacity,
@@ -74,12 +89,12 @@ impl CappedOutput {
 
     /// Whether a write crossed the cap.
     pub fn overflowed(&self) -> bool {
-        self.buf.lock().overflowed
+        self.buf().lock().overflowed
     }
 
     /// Everything written so far (at most `capacity` bytes).
     pub fn contents(&self) -> Vec<u8> {
-        self.buf.lock().data.clone()
+        self.buf().lock().data.clone()
     }
 }
 

@@ -75,6 +75,17 @@ struct Live {
     seq: u64,
     /// First log index not yet persisted.
     next: u64,
+    /// A persister ([`AppKv::persist_all_ready`]) has been claimed and not finished.
+    persisting: bool,
+}
+
+/// How far staged write sets have been persisted, for [`AppKv::persisted`] waiters.
+#[derive(Clone, Copy, Debug, Default)]
+struct Persisted {
+    /// Highest stage sequence number persisted.
+    through: Option<u64>,
+    /// A persist failed; the node refuses writes until a restart catches up.
+    failed: bool,
 }
 
 /// One app generation's state: persisted values plus staged writes.
@@ -85,6 +96,7 @@ pub struct AppKv {
     key: AppKey,
     live: Mutex<Live>,
     persist: Mutex<()>,
+    persisted: tokio::sync::watch::Sender<Persisted>,
 }
 
 impl std::fmt::Debug for AppKv {
@@ -150,8 +162,10 @@ impl KvStore {
                 count,
                 seq: 0,
                 next,
+                persisting: false,
             }),
             persist: Mutex::new(()),
+            persisted: tokio::sync::watch::Sender::new(Persisted::default()),
         }))
     }
 
@@ -272,6 +286,48 @@ impl AppKv {
         }
     }
 
+    /// [`AppKv::set_index`], and claims the job of persisting: returns `true` if the
+    /// caller must now run [`AppKv::persist_all_ready`] (on a blocking thread), `false` if
+    /// a persister is already running and will pick this stage up.
+    ///
+    /// Why: every call of an app used to run its own blocking persist. Calls finish a
+    /// batch at a time, so one persist took them all and the rest found nothing to do,
+    /// each still paying for a blocking-pool hand-off and the locks.
+    pub fn set_index_and_claim(&self, seq: u64, index: u64) -> bool {
+        let mut live = self.live.lock();
+        if let Some(s) = live.queue.iter_mut().find(|s| s.seq == seq) {
+            s.index = Some(index);
+        }
+        !std::mem::replace(&mut live.persisting, true)
+    }
+
+    /// Run by the persister claimed with [`AppKv::set_index_and_claim`]: persists until
+    /// no durable stage is left, then releases the claim. The check and the release
+    /// happen under the lock that `set_index_and_claim` takes, so a stage made durable
+    /// meanwhile is either seen here or claims a new persister.
+    pub fn persist_all_ready(&self) -> Result<(), KvError> {
+        loop {
+            if let Err(e) = self.persist_ready() {
+                self.live.lock().persisting = false;
+                self.persisted.send_modify(|p| p.failed = true);
+                return Err(e);
+            }
+            let mut live = self.live.lock();
+            if !live.queue.front().is_some_and(|s| s.index.is_some()) {
+                live.persisting = false;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Waits until stage `seq` is persisted (or a persist has failed).
+    pub async fn persisted(&self, seq: u64) {
+        let mut rx = self.persisted.subscribe();
+        let _ = rx
+            .wait_for(|p| p.failed || p.through.is_some_and(|t| t >= seq))
+            .await;
+    }
+
     /// Persists, in one redb commit, every staged write set at the front of the queue
     /// whose record is known to be durable ([`AppKv::set_index`]).
     pub fn persist_ready(&self) -> Result<(), KvError> {
@@ -320,9 +376,12 @@ impl AppKv {
                 .map_err(io)?;
         }
         txn.commit().map_err(io)?;
-        let mut live = self.live.lock();
-        live.pending.retain(|_, (seq, _)| *seq > last_seq);
-        live.next = last_index + 1;
+        {
+            let mut live = self.live.lock();
+            live.pending.retain(|_, (seq, _)| *seq > last_seq);
+            live.next = last_index + 1;
+        }
+        self.persisted.send_modify(|p| p.through = Some(last_seq));
         Ok(())
     }
 
