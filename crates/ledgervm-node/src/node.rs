@@ -491,22 +491,26 @@ impl Node {
         let (node, kv) = (self.clone(), slot.state.clone());
         let committed = tokio::spawn(async move {
             let index = node.finish(done).await?;
-            if kv.set_index_and_claim(stage, index) {
-                let (node, kv) = (node.clone(), kv.clone());
-                tokio::task::spawn_blocking(move || {
-                    if let Err(e) = kv.persist_all_ready() {
-                        // The store is now behind the log; a restart catches it up.
-                        node.inner
-                            .failed
-                            .lock()
-                            .get_or_insert_with(|| e.to_string());
-                        tracing::error!(error = %e, "persisting app state failed");
-                    }
-                });
-            }
             // Answer only once the store has the writes, so that a verified read right
-            // after the call sees them.
-            kv.persisted(stage).await;
+            // after the call sees them. The call that claims the persister waits for it
+            // to finish (so no thread outlives the last call still holding the store);
+            // the others wait for their stage.
+            if kv.set_index_and_claim(stage, index) {
+                let persister = kv.clone();
+                let persisted = tokio::task::spawn_blocking(move || persister.persist_all_ready())
+                    .await
+                    .map_err(join_err)?;
+                if let Err(e) = persisted {
+                    // The store is now behind the log; a restart catches it up.
+                    node.inner
+                        .failed
+                        .lock()
+                        .get_or_insert_with(|| e.to_string());
+                    tracing::error!(error = %e, "persisting app state failed");
+                }
+            } else {
+                kv.persisted(stage).await;
+            }
             Ok::<u64, NodeError>(index)
         });
         let index = committed.await.map_err(join_err)??;
