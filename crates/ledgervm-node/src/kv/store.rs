@@ -313,7 +313,7 @@ impl AppKv {
                 return Err(e);
             }
             let mut live = self.live.lock();
-            if !live.queue.front().is_some_and(|s| s.index.is_some()) {
+            if live.queue.front().is_none_or(|s| s.index.is_none()) {
                 live.persisting = false;
                 return Ok(());
             }
