@@ -542,6 +542,18 @@ impl Node {
         }
     }
 
+    /// A `tlog-tiles` object of the log (`tile/0/000`, `tile/entries/001.p/7`, …) as the
+    /// log's storage has it: from memory while its file is being written, else the file.
+    /// `None` if there is no such object (or it was a partial tile since collected).
+    /// Blocking: reads a file.
+    pub fn log_object(&self, path: &str) -> Result<Option<Vec<u8>>, NodeError> {
+        use ledgervm_log::storage::Storage;
+        self.inner
+            .storage
+            .get(path)
+            .map_err(|e| NodeError::Internal(e.to_string()))
+    }
+
     /// The committed log size.
     pub fn size(&self) -> u64 {
         self.inner.log.size()

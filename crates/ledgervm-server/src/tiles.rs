@@ -65,26 +65,22 @@ impl LogObject {
     }
 }
 
-async fn read_file(path: std::path::PathBuf) -> Result<Option<Vec<u8>>, ApiError> {
-    match tokio::fs::read(&path).await {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => {
-            tracing::error!(path = %path.display(), error = %e, "reading log file");
-            Err(ApiError::internal(format!("reading log file: {e}")))
-        }
-    }
-}
-
-/// `GET /log/checkpoint`: the signed checkpoint as stored in the tiles directory.
+/// `GET /log/checkpoint`: the newest signed checkpoint. Served from the node, not the
+/// `checkpoint` file, which the log's background writer replaces a moment after each
+/// commit (so a client that just got a receipt might otherwise see an older size).
 pub(crate) async fn checkpoint(State(s): State<ServerState>) -> Result<Response, ApiError> {
-    match read_file(s.node.log_dir().join("checkpoint")).await? {
-        Some(b) => Ok(bytes_response(b, "text/plain; charset=utf-8", NO_STORE)),
-        None => Err(ApiError::not_found(
+    let cp = s.node.checkpoint();
+    if cp.is_empty() {
+        return Err(ApiError::not_found(
             codes::TILE_NOT_FOUND,
             "the log has no checkpoint yet",
-        )),
+        ));
     }
+    Ok(bytes_response(
+        cp.to_vec(),
+        "text/plain; charset=utf-8",
+        NO_STORE,
+    ))
 }
 
 /// `GET /log/tile/{*path}`: hash tiles and entry bundles.
@@ -102,7 +98,10 @@ pub(crate) async fn tile(
         )
     })?;
     let rel = obj.file_path();
-    match read_file(s.node.log_dir().join(&rel)).await? {
+    // Through the log's storage: a just-committed tile may not be in its file yet.
+    let (node, path) = (s.node.clone(), rel.clone());
+    let found = tokio::task::spawn_blocking(move || node.log_object(&path)).await??;
+    match found {
         Some(b) => Ok(bytes_response(
             b,
             "application/octet-stream",

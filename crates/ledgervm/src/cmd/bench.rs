@@ -32,6 +32,10 @@ pub struct BenchArgs {
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,
+    /// How long the log's group commit waits for a batch to fill, in milliseconds
+    /// (default: the node's default).
+    #[arg(long)]
+    pub group_wait_ms: Option<f64>,
 }
 
 const TRIVIAL: &str = r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
@@ -207,7 +211,11 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
         "disk ceiling         {disk:>10.0} calls/s  ({} x 400 B appended + fdatasync per batch)",
         a.concurrency
     );
-    let node = Node::open(NodeOptions::new(&dir))
+    let mut opts = NodeOptions::new(&dir);
+    if let Some(ms) = a.group_wait_ms {
+        opts.max_wait = Duration::from_secs_f64(ms / 1e3);
+    }
+    let node = Node::open(opts)
         .await
         .context("opening the bench node")?;
     node.load(LoadRequest {
