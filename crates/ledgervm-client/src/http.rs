@@ -10,7 +10,7 @@ use crate::verify::{self, CallClaim, LogKey, SignedCheckpoint};
 use ledgervm_log::merkle::Hash;
 use ledgervm_log::tile::Tile;
 use ledgervm_node::record::{CallPolicy, Outcome, Record};
-use ledgervm_node::secret::AppKey;
+use ledgervm_node::secret::{AppKey, ENCRYPTION_KEY_HEADER};
 use ledgervm_node::{AppInfo, Receipt, VerifiedReceipt};
 use ledgervm_runtime::EngineFingerprint;
 use ledgervm_runtime::value::Value;
@@ -30,9 +30,6 @@ pub enum KeyPin {
     /// not detected.
     TrustOnFirstUse,
 }
-
-/// The header carrying a BYOK app key on load (the server's `ENCRYPTION_KEY_HEADER`).
-const ENCRYPTION_KEY_HEADER: &str = "ledgervm-encryption-key";
 
 /// Options of `PUT /v1/apps/{name}`; `None` keeps the server's default.
 #[derive(Clone, Debug, Default)]

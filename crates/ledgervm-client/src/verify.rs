@@ -236,10 +236,12 @@ pub fn check_call_record(
     claim: &CallClaim<'_>,
     key: Option<&AppKey>,
 ) -> Result<LoggedCall, ClientError> {
-    let bad = |what: &str| {
-        Err(ClientError::Verification(format!(
+    // The first field, in this order, where the log and the answer disagree.
+    let agree = |fields: &[(&str, bool)]| match fields.iter().find(|(_, same)| !same) {
+        Some((what, _)) => Err(ClientError::Verification(format!(
             "the logged call's {what} differs from the answer"
-        )))
+        ))),
+        None => Ok(()),
     };
     let (call, opened) = match (record, key) {
         (Record::Call(call), _) => ((**call).clone(), false),
@@ -253,15 +255,11 @@ pub fn check_call_record(
             (call, true)
         }
         (Record::PrivateCall(p), None) => {
-            if p.app != claim.app {
-                return bad("app");
-            }
-            if p.func != claim.func {
-                return bad("function");
-            }
-            if p.fuel != claim.fuel {
-                return bad("fuel");
-            }
+            agree(&[
+                ("app", p.app == claim.app),
+                ("function", p.func == claim.func),
+                ("fuel", p.fuel == claim.fuel),
+            ])?;
             return Ok(LoggedCall::Sealed(p.clone()));
         }
         (other, _) => {
@@ -271,21 +269,13 @@ pub fn check_call_record(
             )));
         }
     };
-    if call.app != claim.app {
-        return bad("app");
-    }
-    if call.func != claim.func {
-        return bad("function");
-    }
-    if call.args != claim.args {
-        return bad("arguments");
-    }
-    if &call.outcome != claim.outcome {
-        return bad("outcome");
-    }
-    if call.fuel != claim.fuel {
-        return bad("fuel");
-    }
+    agree(&[
+        ("app", call.app == claim.app),
+        ("function", call.func == claim.func),
+        ("arguments", call.args == claim.args),
+        ("outcome", &call.outcome == claim.outcome),
+        ("fuel", call.fuel == claim.fuel),
+    ])?;
     Ok(if opened {
         LoggedCall::Opened(call)
     } else {

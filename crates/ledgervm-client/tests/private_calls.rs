@@ -9,7 +9,6 @@ use common::guest;
 use ledgervm_client::{Client, ClientError, KeyPin, LoadOptions, LoggedCall, TrustStore};
 use ledgervm_node::record::Outcome;
 use ledgervm_node::secret::AppKey;
-use ledgervm_node::{Node, NodeOptions};
 use ledgervm_runtime::value::Value;
 
 fn client(url: &str, vkey: &str, trust: &tempfile::TempDir) -> Client {
@@ -23,16 +22,12 @@ fn client(url: &str, vkey: &str, trust: &tempfile::TempDir) -> Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_calls_verify_in_full_with_the_key_and_in_part_without() {
-    let data = tempfile::tempdir().unwrap();
-    let node = Node::open(NodeOptions::new(data.path())).await.unwrap();
-    let vkey = node.vkey().to_string();
-    let server = ledgervm_server::serve(
-        node.clone(),
-        "127.0.0.1:0".parse().unwrap(),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let common::Served {
+        data: _data,
+        vkey,
+        server,
+        ..
+    } = common::serve_fresh().await;
     let url = server.url();
     let trust = tempfile::tempdir().unwrap();
     let owner = client(&url, &vkey, &trust);

@@ -8,22 +8,17 @@ use common::{flip_entry_byte, guest};
 use ledgervm_client::audit::{AuditOptions, AuditTarget, DivergenceKind, audit};
 use ledgervm_client::{Client, ClientError, KeyPin, LoadOptions, TrustStore, verify_receipt_file};
 use ledgervm_node::record::{Outcome, Record};
-use ledgervm_node::{Node, NodeOptions};
 use ledgervm_runtime::CallError;
 use ledgervm_runtime::value::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_call_verify_audit_and_tamper() {
-    let data = tempfile::tempdir().unwrap();
-    let node = Node::open(NodeOptions::new(data.path())).await.unwrap();
-    let vkey = node.vkey().to_string();
-    let server = ledgervm_server::serve(
-        node.clone(),
-        "127.0.0.1:0".parse().unwrap(),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let common::Served {
+        data,
+        node,
+        vkey,
+        server,
+    } = common::serve_fresh().await;
     // Served over TLS (the default): the client checks the certificate's binding.
     let url = server.url();
     let trust = tempfile::tempdir().unwrap();

@@ -134,8 +134,8 @@ async fn appends(dir: &Path, entry_len: usize, secs: f64) {
         let gc = (ft * 1e3 / st.commits.max(1) as f64 - per(st.flush_ns)).max(0.0);
         breakdown.push(format!(
             "{batch:>5}  {} commits; raw {:.2} ms/batch; durable {:.2} ms/batch: storage commit \
-             {:.2} (journal write+fdatasync {:.2} for {:.0} KiB, overlapped with writing the \
-             tiles {:.2}; checkpoint file {:.2}) + flushes {:.2} ({} flushes) + waiting at round ends \
+             {:.2} (journal write+fdatasync {:.2} for {:.0} KiB, then handing the tiles to the \
+             background file writer {:.2}) + flushes {:.2} ({} flushes) + waiting at round ends \
              for partial-tile deletion {:.2} + sequencer, hashing, signing {:.2}",
             st.commits,
             1e3 * batch as f64 / r,
@@ -144,7 +144,6 @@ async fn appends(dir: &Path, entry_len: usize, secs: f64) {
             per(st.journal_ns),
             st.journal_bytes as f64 / 1024.0 / st.commits.max(1) as f64,
             per(st.publish_ns),
-            per(st.checkpoint_ns),
             per(st.flush_ns),
             st.flushes,
             gc,

@@ -488,10 +488,22 @@ mod tests {
         let leaves: Vec<Hash> = (0..256u32)
             .map(|i| crate::merkle::leaf_hash(&i.to_be_bytes()))
             .collect();
-        for (a, b) in [(0, 1), (1, 2), (3, 200), (128, 255), (255, 256), (7, 7), (100, 256)] {
+        for (a, b) in [
+            (0, 1),
+            (1, 2),
+            (3, 200),
+            (128, 255),
+            (255, 256),
+            (7, 7),
+            (100, 256),
+        ] {
             let prev = Expanded::new(leaves[..a].to_vec());
             let grown = Expanded::extend(Some(&prev), leaves[..b].to_vec());
-            assert_eq!(grown.levels, Expanded::new(leaves[..b].to_vec()).levels, "{a}->{b}");
+            assert_eq!(
+                grown.levels,
+                Expanded::new(leaves[..b].to_vec()).levels,
+                "{a}->{b}"
+            );
         }
     }
 

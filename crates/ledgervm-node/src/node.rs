@@ -150,7 +150,8 @@ pub struct Node {
 
 struct Inner {
     log: ledgervm_log::appender::Log,
-    /// The log's storage, kept for its commit statistics ([`Node::log_stats`]).
+    /// The log's storage, for its commit statistics ([`Node::log_stats`]) and for
+    /// objects still on their way to their files ([`Node::log_object`]).
     storage: Arc<ledgervm_log::storage::LocalStorage>,
     runtime: Runtime,
     blobs: BlobStore,
@@ -253,9 +254,10 @@ impl Node {
             ..Default::default()
         };
         let vkey = signer.verifier().vkey();
-        let log = ledgervm_log::appender::Log::open(storage.clone(), signer.clone(), &origin, log_opts)
-            .await
-            .map_err(|e| NodeError::Corrupt(format!("log: {e}")))?;
+        let log =
+            ledgervm_log::appender::Log::open(storage.clone(), signer.clone(), &origin, log_opts)
+                .await
+                .map_err(|e| NodeError::Corrupt(format!("log: {e}")))?;
         let mut rt_cfg = opts.runtime.clone();
         rt_cfg.cache_dir.get_or_insert_with(|| dir.join("cache"));
         let runtime = Runtime::new(rt_cfg)?;

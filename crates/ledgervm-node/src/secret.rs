@@ -28,6 +28,11 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+/// HTTP header carrying an owner-supplied (BYOK) app key on load, 64 hex characters. A
+/// header, not a query parameter, so the key never lands in request-line logs. Shared by
+/// the server (which reads it) and the client (which sends it).
+pub const ENCRYPTION_KEY_HEADER: &str = "ledgervm-encryption-key";
+
 /// Bytes of an AES-GCM nonce (prefixed to every ciphertext).
 pub const NONCE_BYTES: usize = 12;
 

@@ -37,9 +37,7 @@ pub struct LoadQuery {
     pub max_keys: Option<u64>,
 }
 
-/// Header carrying an owner-supplied (BYOK) app key, 64 hex characters. A header, not a
-/// query parameter, so the key never lands in request-line logs.
-pub const ENCRYPTION_KEY_HEADER: &str = "ledgervm-encryption-key";
+pub use ledgervm_node::secret::ENCRYPTION_KEY_HEADER;
 
 impl LoadQuery {
     /// The call policy asked for: `allow` only with `policy=allow_list`, and that policy

@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests: built guests and data-directory surgery.
+//! Helpers shared by the integration tests: a served node, built guests and
+//! data-directory surgery.
 #![allow(dead_code)]
 
 use ledgervm_log::tile::tile_in_tree;
@@ -48,4 +49,37 @@ fn manifest_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR")
         .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
         .into()
+}
+
+/// A node on a fresh data directory, served on loopback with the server's defaults
+/// (TLS with a self-signed, identity-bound certificate).
+pub struct Served {
+    /// The data directory (removed on drop).
+    pub data: tempfile::TempDir,
+    pub node: ledgervm_node::Node,
+    /// The log's verifier key.
+    pub vkey: String,
+    pub server: ledgervm_server::ServerHandle,
+}
+
+/// Opens a node in a fresh temp dir and serves it on 127.0.0.1 (any port).
+pub async fn serve_fresh() -> Served {
+    let data = tempfile::tempdir().unwrap();
+    let node = ledgervm_node::Node::open(ledgervm_node::NodeOptions::new(data.path()))
+        .await
+        .unwrap();
+    let vkey = node.vkey().to_string();
+    let server = ledgervm_server::serve(
+        node.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    Served {
+        data,
+        node,
+        vkey,
+        server,
+    }
 }

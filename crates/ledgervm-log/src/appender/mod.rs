@@ -269,6 +269,13 @@ impl Log {
         self.shared.head.read().checkpoint.clone()
     }
 
+    /// The latest signed checkpoint together with the tree size it signs, read at once
+    /// (two separate reads could straddle a commit).
+    pub fn sized_checkpoint(&self) -> (u64, Arc<Vec<u8>>) {
+        let head = self.shared.head.read();
+        (head.size, head.checkpoint.clone())
+    }
+
     /// The number of batches (commits) since this log was opened.
     pub fn batches_committed(&self) -> u64 {
         self.shared.batches.load(Ordering::SeqCst)

@@ -155,9 +155,6 @@ pub struct LocalStats {
     pub publish_ns: u64,
     /// Wall time of whole commits, flushes excluded, in nanoseconds.
     pub commit_ns: u64,
-    /// Time replacing the checkpoint file inline (only when faults are injected), in
-    /// nanoseconds.
-    pub checkpoint_ns: u64,
     /// Flushes (per-file fsyncs + journal reset).
     pub flushes: u64,
     /// Time in flushes, in nanoseconds.
@@ -346,8 +343,7 @@ impl LocalStorage {
                 return Err(self.injected("write"));
             }
         }
-        let name = path.file_name().expect("object paths have a file name");
-        let tmp = parent.join(format!(".{}.tmp", name.to_string_lossy()));
+        let tmp = super::publisher::temp_path(&path);
         let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
         f.write_all(data).map_err(io("write", &tmp))?;
         drop(f);
@@ -538,28 +534,27 @@ impl LocalStorage {
         // Durable from here on: publish the files. With faults injected this happens
         // inline in a fixed order (objects, then the checkpoint file), so that fault step
         // numbers are reproducible; otherwise the background writer does it.
+        for (path, data) in &pending {
+            let key = growing_key(path);
+            if key.len() == path.len() {
+                st.growing.remove(key);
+            } else {
+                st.growing
+                    .insert(key.to_string(), (path.clone(), data.clone()));
+            }
+        }
         let tp = Instant::now();
         match &self.publisher {
-            Some(p) => p.publish(pending.clone(), new)?,
+            Some(p) => p.publish(pending, new)?,
             None => {
                 for (path, data) in &pending {
                     self.write_file(&mut st.files, path, data)?;
                 }
-                let tc = Instant::now();
                 self.write_file(&mut st.files, CHECKPOINT, new)?;
-                st.stats.checkpoint_ns += tc.elapsed().as_nanos() as u64;
             }
         }
         st.stats.publish_ns += tp.elapsed().as_nanos() as u64;
         st.checkpoint = Some(new.to_vec());
-        for (path, data) in pending {
-            let key = growing_key(&path);
-            if key.len() == path.len() {
-                st.growing.remove(key);
-            } else {
-                st.growing.insert(key.to_string(), (path, data));
-            }
-        }
         st.stats.commit_ns += t0.elapsed().as_nanos() as u64;
         st.stats.commits += 1;
         if st.journal_len >= self.opts.flush_threshold {

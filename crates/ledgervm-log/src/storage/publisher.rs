@@ -196,8 +196,7 @@ fn writer(dir: &Path, sh: &PubShared) {
 fn write_file(dir: &Path, rel: &str, data: &[u8]) -> Result<(), (PathBuf, std::io::Error)> {
     let path = dir.join(rel);
     let parent = path.parent().expect("object paths have a parent");
-    let name = path.file_name().expect("object paths have a file name");
-    let tmp = parent.join(format!(".{}.tmp", name.to_string_lossy()));
+    let tmp = temp_path(&path);
     let r = match fs::write(&tmp, data) {
         Err(e) if e.kind() == ErrorKind::NotFound => {
             // Directories are made when first needed (and may have been removed by the
@@ -208,6 +207,13 @@ fn write_file(dir: &Path, rel: &str, data: &[u8]) -> Result<(), (PathBuf, std::i
     };
     r.and_then(|()| fs::rename(&tmp, &path))
         .map_err(|e| (path.clone(), e))
+}
+
+/// Where a file is written before it is renamed over `path`: a dot-file next to it, so a
+/// static server skips it and a crash leaves nothing at `path` half-written.
+pub(super) fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().expect("object paths have a file name");
+    path.with_file_name(format!(".{}.tmp", name.to_string_lossy()))
 }
 
 impl Drop for Publisher {

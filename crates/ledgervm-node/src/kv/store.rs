@@ -79,6 +79,14 @@ struct Live {
     persisting: bool,
 }
 
+impl Live {
+    fn set_index(&mut self, seq: u64, index: u64) {
+        if let Some(s) = self.queue.iter_mut().find(|s| s.seq == seq) {
+            s.index = Some(index);
+        }
+    }
+}
+
 /// How far staged write sets have been persisted, for [`AppKv::persisted`] waiters.
 #[derive(Clone, Copy, Debug, Default)]
 struct Persisted {
@@ -280,10 +288,7 @@ impl AppKv {
 
     /// Records that staged call `seq` is durable at log index `index`.
     pub fn set_index(&self, seq: u64, index: u64) {
-        let mut live = self.live.lock();
-        if let Some(s) = live.queue.iter_mut().find(|s| s.seq == seq) {
-            s.index = Some(index);
-        }
+        self.live.lock().set_index(seq, index);
     }
 
     /// [`AppKv::set_index`], and claims the job of persisting: returns `true` if the
@@ -295,9 +300,7 @@ impl AppKv {
     /// each still paying for a blocking-pool hand-off and the locks.
     pub fn set_index_and_claim(&self, seq: u64, index: u64) -> bool {
         let mut live = self.live.lock();
-        if let Some(s) = live.queue.iter_mut().find(|s| s.seq == seq) {
-            s.index = Some(index);
-        }
+        live.set_index(seq, index);
         !std::mem::replace(&mut live.persisting, true)
     }
 

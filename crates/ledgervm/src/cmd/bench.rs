@@ -113,11 +113,12 @@ fn disk_ceiling(dir: &std::path::Path, batch: usize, span: Duration) -> anyhow::
 struct CommitBreakdown {
     batches: u64,
     mean_batch: f64,
-    /// A whole commit (journal + objects + checkpoint hand-off), flushes excluded.
+    /// A whole storage commit (journal, then the file hand-off), flushes excluded.
     commit_us: f64,
     /// Journal append + `fdatasync` (the commit point).
     journal_us: f64,
-    /// Writing the batch's tiles and bundles (overlaps the fdatasync).
+    /// Handing the batch's tiles, bundles and checkpoint to the log's background file
+    /// writer (the files are written after the commit, off the call's path).
     publish_us: f64,
     /// Periodic flushes (per-file fsyncs, journal reset), amortised per batch.
     flush_us: f64,
@@ -143,7 +144,7 @@ impl std::fmt::Display for CommitBreakdown {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} batches of {:.1} calls; per batch: commit {:.0} µs (journal+fdatasync {:.0}, tiles {:.0}), flushes {:.0} µs",
+            "{} batches of {:.1} calls; per batch: commit {:.0} µs (journal+fdatasync {:.0}, file hand-off {:.0}), flushes {:.0} µs",
             self.batches,
             self.mean_batch,
             self.commit_us,
@@ -154,9 +155,10 @@ impl std::fmt::Display for CommitBreakdown {
     }
 }
 
-/// CPU time this process has used (all threads, user + system). Throughput on a shared
-/// machine moves with its other tenants; CPU time per call barely does, so it is the
-/// figure to compare between builds.
+/// CPU time this process has used (all threads, user + system). Per call, it says how
+/// much work a durable call costs, which throughput alone hides when the process waits;
+/// it too moves with a shared machine's other tenants (shared caches and hyperthreads),
+/// so compare builds in interleaved runs.
 fn process_cpu() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -215,9 +217,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     if let Some(ms) = a.group_wait_ms {
         opts.max_wait = Duration::from_secs_f64(ms / 1e3);
     }
-    let node = Node::open(opts)
-        .await
-        .context("opening the bench node")?;
+    let node = Node::open(opts).await.context("opening the bench node")?;
     node.load(LoadRequest {
         name: "bench".into(),
         module: TRIVIAL.into(),
@@ -243,7 +243,8 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     let (before, cpu0) = (node.log_stats(), process_cpu());
     let (e2e, closed_lat) = closed_loop(&http, &url, body, a.concurrency, span).await?;
     let after = node.log_stats();
-    let cpu_per_call = (process_cpu() - cpu0).as_secs_f64() * 1e6 / (after.size - before.size).max(1) as f64;
+    let cpu_per_call =
+        (process_cpu() - cpu0).as_secs_f64() * 1e6 / (after.size - before.size).max(1) as f64;
     let commit = CommitBreakdown::between(&before, &after);
     eprintln!(
         "end-to-end HTTP      {e2e:>10.0} calls/s  ({:.3} of in-process)  p50 {:?} p99 {:?} at saturation",
@@ -252,7 +253,9 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
         percentile(&closed_lat, 0.99)
     );
 
-    eprintln!("  CPU per call         {cpu_per_call:.0} µs (server and load generator, all threads)");
+    eprintln!(
+        "  CPU per call         {cpu_per_call:.0} µs (server and load generator, all threads)"
+    );
     eprintln!("  log group commit     {commit}");
 
     // 2b. A KV-heavy call (10 reads + 10 writes of the app's persistent, encrypted
