@@ -35,8 +35,16 @@
 //! last flush is started at once, each is fsynced (on a few threads, so the filesystem
 //! folds them into a few journal commits), then the parent directories, then the journal
 //! is truncated to zero. The flush costs ~0.2–1 ms per batch, amortised. Last, the
-//! partial versions of every tile that became full are deleted (clients fall back to the
-//! full tile), which bounds the directory to about one partial tile per level.
+//! partial versions of every tile that became full are deleted, which bounds the
+//! directory to about one partial tile per level.
+//!
+//! # Every version stays readable
+//! The background writer skips versions of a growing object superseded within one of its
+//! rounds, and the flush collects partials once the full tile is durable. A `get` of such
+//! a version is answered by cutting the newest version there is (in memory, the full
+//! tile, or the widest partial file) to the width asked for: a log only grows, so that
+//! prefix *is* the version (see [`super::prefix`]). A static server of the directory has
+//! the newest versions only; `tlog-tiles` clients fall back to the full tile.
 //!
 //! With [`LocalOptions::fault`] set, all of this runs in one thread in a fixed order
 //! (journal, objects, checkpoint file) so that fault step numbers are reproducible.
@@ -65,7 +73,7 @@ use parking_lot::Mutex;
 use super::fault::{FaultInjector, FaultMode};
 use super::journal::{self, Op};
 use super::publisher::Publisher;
-use super::{Storage, StorageError, validate_path};
+use super::{Storage, StorageError, prefix, validate_path};
 
 const JOURNAL: &str = ".journal";
 const LOCK: &str = ".lock";
@@ -113,7 +121,15 @@ pub struct LocalStorage {
     dir: PathBuf,
     opts: LocalOptions,
     st: Mutex<State>,
+    /// Per growing object (path without its `.p/<W>` suffix): the latest committed
+    /// version's path and bytes — the base for the next extend op, and what older
+    /// versions are derived from. Apart from `st` so that reads never wait for a commit's
+    /// fdatasync (lock order: `st`, then this).
+    growing: Mutex<HashMap<String, Version>>,
 }
+
+/// One committed version of a growing object: its path and bytes.
+type Version = (String, Arc<Vec<u8>>);
 
 #[derive(Debug)]
 struct State {
@@ -124,9 +140,6 @@ struct State {
     pending: Vec<(String, Vec<u8>)>,
     checkpoint: Option<Vec<u8>>,
     files: Files,
-    /// Per growing object (path without its `.p/<W>` suffix): the latest committed
-    /// version's path and bytes, the base for the next extend op.
-    growing: HashMap<String, (String, Arc<Vec<u8>>)>,
     record: Vec<u8>,
     poisoned: bool,
     stats: LocalStats,
@@ -199,6 +212,7 @@ impl LocalStorage {
             gc: Mutex::new(None),
             dir,
             opts,
+            growing: Mutex::new(HashMap::new()),
             st: Mutex::new(State {
                 _lock: lock,
                 journal,
@@ -206,7 +220,6 @@ impl LocalStorage {
                 pending: Vec::new(),
                 checkpoint: None,
                 files: Files::default(),
-                growing: HashMap::new(),
                 record: Vec::new(),
                 poisoned: false,
                 stats: LocalStats::default(),
@@ -355,130 +368,6 @@ impl LocalStorage {
         Ok(())
     }
 
-    fn flush_locked(&self, st: &mut State) -> Result<(), StorageError> {
-        let t0 = Instant::now();
-        if let Some(p) = &self.publisher {
-            p.wait()?;
-            st.files.dirty.extend(p.take_dirty());
-        }
-        let files: Vec<PathBuf> = st.files.dirty.iter().map(|r| self.dir.join(r)).collect();
-        // Tiles and bundles that became full since the last flush.
-        let full: Vec<String> = st
-            .files
-            .dirty
-            .iter()
-            .filter(|r| r.starts_with("tile/") && growing_key(r).len() == r.len())
-            .cloned()
-            .collect();
-        let mut dirs: HashSet<PathBuf> = HashSet::new();
-        for f in &files {
-            let mut p = f.parent();
-            while let Some(d) = p {
-                if !dirs.insert(d.to_path_buf()) || d == self.dir {
-                    break;
-                }
-                p = d.parent();
-            }
-        }
-        dirs.insert(self.dir.clone());
-        let dirs: Vec<PathBuf> = dirs.into_iter().collect();
-        self.fsync_all(&files, "fsync")?;
-        self.fsync_all(&dirs, "fsync_dir")?;
-        match self.fault("journal_truncate")? {
-            None => {}
-            Some(_) => return Err(self.injected("journal_truncate")),
-        }
-        let jpath = self.dir.join(JOURNAL);
-        st.journal.set_len(0).map_err(io("truncate", &jpath))?;
-        st.journal.sync_all().map_err(io("fsync", &jpath))?;
-        st.journal_len = 0;
-        // Only now: journal records (of a full object, or of a later partial) may name a
-        // partial version as the base of an extend op, so it must outlive the journal.
-        self.collect_partials(&mut st.files, &full);
-        st.files.dirty.clear();
-        st.stats.flushes += 1;
-        st.stats.flush_ns += t0.elapsed().as_nanos() as u64;
-        Ok(())
-    }
-
-    /// Deletes the partial versions (`<path>.p/`) of every tile or bundle in `full` (those
-    /// that became full since the last flush), once the full one is durable. Without this a log
-    /// appended one entry at a time would keep ~255 superseded copies of every bundle.
-    /// `tlog-tiles` clients fall back to the full tile when a partial one is gone, and so
-    /// does [`LogReader`](crate::reader::LogReader). Runs after the journal is emptied
-    /// (extend ops in it may name these files as bases); the deleted files were fsynced
-    /// like all others, so a crash before or during the deletion leaves whole files.
-    /// Best effort: a leftover is only garbage.
-    ///
-    /// The deletion runs on a background thread: unlinking hundreds of files and the
-    /// filesystem work that follows (block frees, discards) measurably slowed the commits
-    /// that came after it when it ran inline.
-    fn collect_partials(&self, files: &mut Files, full: &[String]) {
-        let dirs: Vec<PathBuf> = full
-            .iter()
-            .map(|rel| self.dir.join(format!("{rel}.p")))
-            .filter(|d| d.exists())
-            .collect();
-        if dirs.is_empty() {
-            return;
-        }
-        for d in &dirs {
-            files.dirs_made.remove(d);
-        }
-        let collect = move || {
-            for d in dirs {
-                if let Err(e) = fs::remove_dir_all(&d)
-                    && e.kind() != ErrorKind::NotFound
-                {
-                    tracing::warn!(dir = %d.display(), error = %e, "cannot delete partial tiles");
-                }
-            }
-        };
-        if self.opts.fault.is_some() {
-            collect();
-            return;
-        }
-        let mut gc = self.gc.lock();
-        // At most one collector at a time; the previous one is normally long finished.
-        if let Some(prev) = gc.take() {
-            let _ = prev.join();
-        }
-        *gc = std::thread::Builder::new()
-            .name("ledgervm-tile-gc".into())
-            .spawn(collect)
-            .ok();
-    }
-
-    /// Fsyncs every path. Writeback of all of them is started first, and the fsyncs
-    /// then run on a few threads at once, so the filesystem folds them into a few journal
-    /// commits instead of one per file.
-    fn fsync_all(&self, paths: &[PathBuf], what: &'static str) -> Result<(), StorageError> {
-        if self.opts.fault.is_some() {
-            // Deterministic step numbering for the fault tests.
-            for p in paths {
-                if self.fault(what)?.is_some() {
-                    return Err(self.injected(what));
-                }
-                fsync_path(p)?;
-            }
-            return Ok(());
-        }
-        for p in paths {
-            start_writeback(p);
-        }
-        let threads = paths.len().clamp(1, 8);
-        let chunk = paths.len().div_ceil(threads).max(1);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = paths
-                .chunks(chunk)
-                .map(|c| s.spawn(move || c.iter().try_for_each(|p| fsync_path(p))))
-                .collect();
-            handles
-                .into_iter()
-                .try_for_each(|h| h.join().expect("fsync thread panicked"))
-        })
-    }
-
     /// Appends `record` to the journal and makes it durable: the commit point. Returns
     /// the time taken, in nanoseconds.
     fn append_journal(&self, journal: &mut File, record: &[u8]) -> Result<u64, StorageError> {
@@ -499,6 +388,52 @@ impl LocalStorage {
         Ok(t.elapsed().as_nanos() as u64)
     }
 
+    /// The object stored at `path`: in the writer's memory until it is in its file (the
+    /// writer removes it only after the rename, or once a newer version supersedes it).
+    fn read_stored(&self, path: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        if let Some(data) = self.publisher.as_ref().and_then(|p| p.get(path)) {
+            return Ok(Some(data.to_vec()));
+        }
+        let p = self.dir.join(path);
+        match fs::read(&p) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("read", &p)(e)),
+        }
+    }
+
+    /// A committed partial version that is not stored — the writer skipped it for a newer
+    /// one, or it was collected once its full tile was durable — cut from the newest
+    /// version there is (see [`super::prefix`]): the one in memory, the full object, or
+    /// after a restart the widest partial file.
+    fn derive_partial(&self, path: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let Some((full, width)) = prefix::split(path) else {
+            return Ok(None);
+        };
+        let newest = self.growing.lock().get(full).map(|(_, d)| d.clone());
+        if let Some(cut) = newest.and_then(|d| prefix::cut(path, width, &d)) {
+            return Ok(Some(cut));
+        }
+        if let Some(d) = self.read_stored(full)? {
+            return Ok(prefix::cut(path, width, &d));
+        }
+        let dir = self.dir.join(format!("{full}.p"));
+        let widest = match fs::read_dir(&dir) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u16>().ok())
+                .filter(|&w| w > width)
+                .max(),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(io("read_dir", &dir)(e)),
+        };
+        match widest {
+            Some(w) => Ok(self
+                .read_stored(&format!("{full}.p/{w}"))?
+                .and_then(|d| prefix::cut(path, width, &d))),
+            None => Ok(None),
+        }
+    }
+
     fn commit(&self, st: &mut State, new: &[u8]) -> Result<(), StorageError> {
         let pending: Vec<(String, Arc<Vec<u8>>)> = std::mem::take(&mut st.pending)
             .into_iter()
@@ -507,9 +442,10 @@ impl LocalStorage {
         let mut record = std::mem::take(&mut st.record);
         record.clear();
         {
+            let growing = self.growing.lock();
             let ops: Vec<Op<'_>> = pending
                 .iter()
-                .map(|(path, data)| match st.growing.get(growing_key(path)) {
+                .map(|(path, data)| match growing.get(growing_key(path)) {
                     Some((bpath, bdata))
                         if !bdata.is_empty() && bpath != path && data.starts_with(bdata) =>
                     {
@@ -534,13 +470,15 @@ impl LocalStorage {
         // Durable from here on: publish the files. With faults injected this happens
         // inline in a fixed order (objects, then the checkpoint file), so that fault step
         // numbers are reproducible; otherwise the background writer does it.
-        for (path, data) in &pending {
-            let key = growing_key(path);
-            if key.len() == path.len() {
-                st.growing.remove(key);
-            } else {
-                st.growing
-                    .insert(key.to_string(), (path.clone(), data.clone()));
+        {
+            let mut growing = self.growing.lock();
+            for (path, data) in &pending {
+                let key = growing_key(path);
+                if key.len() == path.len() {
+                    growing.remove(key);
+                } else {
+                    growing.insert(key.to_string(), (path.clone(), data.clone()));
+                }
             }
         }
         let tp = Instant::now();
@@ -575,16 +513,9 @@ impl Drop for LocalStorage {
 impl Storage for LocalStorage {
     fn get(&self, path: &str) -> Result<Option<Vec<u8>>, StorageError> {
         validate_path(path)?;
-        // A committed object is in the writer's memory until it is in its file (the
-        // writer removes it only after the rename), so one of the two always has it.
-        if let Some(data) = self.publisher.as_ref().and_then(|p| p.get(path)) {
-            return Ok(Some(data.to_vec()));
-        }
-        let p = self.dir.join(path);
-        match fs::read(&p) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io("read", &p)(e)),
+        match self.read_stored(path)? {
+            Some(data) => Ok(Some(data)),
+            None => self.derive_partial(path),
         }
     }
 
@@ -627,29 +558,13 @@ fn growing_key(path: &str) -> &str {
     }
 }
 
-/// Asks the kernel to start writing `p`'s dirty pages now, without waiting. A hint only:
-/// durability still comes from the fsync that follows.
-#[cfg(target_os = "linux")]
-fn start_writeback(p: &Path) {
-    use std::os::fd::AsRawFd;
-    if let Ok(f) = File::open(p) {
-        // SAFETY: a valid open descriptor; the call reads no memory of ours.
-        unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_: &Path) {}
-
-fn fsync_path(p: &Path) -> Result<(), StorageError> {
-    let f = File::open(p).map_err(io("open", p))?;
-    f.sync_all().map_err(io("fsync", p))
-}
-
 fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {
     let path = path.to_path_buf();
     move |source| StorageError::Io { op, path, source }
 }
+
+#[path = "local_flush.rs"]
+mod flush;
 
 #[cfg(test)]
 #[path = "local_tests.rs"]

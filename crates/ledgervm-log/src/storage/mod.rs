@@ -22,6 +22,7 @@
 mod fault;
 mod journal;
 mod local;
+mod prefix;
 mod publisher;
 
 pub use fault::{FaultInjector, FaultMode, FaultyStorage};
