@@ -15,8 +15,9 @@
 //!
 //! `cargo bench --workspace --bench runtime` (optional: `LEDGERVM_BENCH_SECS=2` of wall
 //! time per variant). Figures go to docs/BENCHMARKS.md. For profiling one variant alone,
-//! `LEDGERVM_BENCH_ONLY=<part of its name>` skips the others (their figures print as
-//! NaN), e.g. under `perf record --call-graph dwarf`.
+//! `LEDGERVM_BENCH_ONLY=<part of its name>[|<part>…]` skips the others (their figures
+//! print as NaN), e.g. under `perf record --call-graph dwarf`, or to compare two builds
+//! on just `bare wasmtime, async|ledgervm`.
 
 use ledgervm_runtime::engine::engine_config;
 use ledgervm_runtime::state::{self, MemoryState};
@@ -109,7 +110,7 @@ fn measure(budget: Duration, variants: &mut [Variant<'_>]) {
     let only = std::env::var("LEDGERVM_BENCH_ONLY").unwrap_or_default();
     let mut variants: Vec<&mut Variant<'_>> = variants
         .iter_mut()
-        .filter(|v| v.name.contains(only.as_str()))
+        .filter(|v| only.split('|').any(|part| v.name.contains(part)))
         .collect();
     for v in variants.iter_mut() {
         for _ in 0..200 {

@@ -277,14 +277,16 @@ impl CallEnv {
     /// [`CallEnv::prepare_store`]); dropping the future there leaves the exact fuel count
     /// in the store. A wall-clock backstop catches guests blocked inside a host call,
     /// where epoch checks cannot fire. Both stops count as the deadline.
-    pub async fn run<R>(
+    pub async fn run<R, F>(
         &self,
-        fut: impl Future<Output = Result<R, (wasmtime::Error, Stage)>>,
-    ) -> Result<R, (wasmtime::Error, Stage)> {
+        mut fut: std::pin::Pin<&mut F>,
+    ) -> Result<R, (wasmtime::Error, Stage)>
+    where
+        F: Future<Output = Result<R, (wasmtime::Error, Stage)>>,
+    {
         let stop_at =
             tokio::time::Instant::from_std(self.started + self.deadline + HOST_BLOCK_GRACE);
         let hit = &self.flags.deadline_hit;
-        let mut fut = std::pin::pin!(fut);
         // The backstop timer is armed only once the guest first suspends: most calls
         // finish within their first poll, and registering and cancelling a tokio timer
         // for each of them was a measurable share of a trivial call.
@@ -404,7 +406,13 @@ impl CallEnv {
         if let Err(e) = self.prepare_store(&mut store, limiter) {
             return self.outcome_with(0, Err(e));
         }
-        let result = self.run(guest(&mut store)).await;
+        let result = {
+            // Pinned here and lent to `run`: a future passed by value is stored twice in
+            // the caller's state (as the argument and as the pinned local), and this
+            // one holds wasmtime's ~1 KiB instantiation future.
+            let guest = std::pin::pin!(guest(&mut store));
+            self.run(guest).await
+        };
         // After a deadline stop the guest future is gone and the store holds the exact
         // count of the fuel-slice boundary it stopped at.
         let fuel_left = store.get_fuel().unwrap_or(0);
