@@ -404,6 +404,20 @@ impl Node {
         self.inner.registry.read().list()
     }
 
+    /// Brings the data directory's files up to date with the log and makes them durable
+    /// in place: waits for the log's background file writer, fsyncs what it wrote and
+    /// empties the journal. Durability never depends on it (every answered call is in
+    /// the journal); it is for a clean stop and for reading the directory offline, e.g.
+    /// `ledgervm verify --data`, a backup, or a static file server. Commits wait while it
+    /// runs.
+    pub async fn flush(&self) -> Result<(), NodeError> {
+        let storage = self.inner.storage.clone();
+        tokio::task::spawn_blocking(move || storage.flush())
+            .await
+            .map_err(join_err)?
+            .map_err(log_err)
+    }
+
     /// One loaded app.
     pub fn app(&self, name: &str) -> Option<AppInfo> {
         self.inner.registry.read().get(name).map(|s| s.info.clone())

@@ -153,7 +153,7 @@ impl IntoResponse for ApiError {
 }
 
 /// A JSON response with the given status (compact, `application/json`).
-pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
     let bytes = serde_json::to_vec(body)
         .unwrap_or_else(|_| b"{\"code\":\"internal\",\"message\":\"unserializable\"}".to_vec());
     let mut resp = (status, bytes).into_response();

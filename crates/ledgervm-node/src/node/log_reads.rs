@@ -38,7 +38,8 @@ impl Node {
 
     /// A `tlog-tiles` object of the log (`tile/0/000`, `tile/entries/001.p/7`, …) as the
     /// log's storage has it: from memory while its file is being written, else the file.
-    /// `None` if there is no such object (or it was a partial tile since collected).
+    /// `None` if there is no such object. A partial version the writer skipped or
+    /// collected is cut from a newer one (see `ledgervm_log::storage::LocalStorage`).
     /// Blocking: reads a file.
     pub fn log_object(&self, path: &str) -> Result<Option<Vec<u8>>, NodeError> {
         use ledgervm_log::storage::Storage;
