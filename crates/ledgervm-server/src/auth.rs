@@ -10,9 +10,7 @@
 //! Headers are only parsed here; what they prove is decided by `ledgervm_node::authz`.
 
 use crate::error::ApiError;
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 use ledgervm_node::{Requester, SignedRequest};
 
@@ -91,16 +89,13 @@ pub fn requester(headers: &HeaderMap, target: Option<&str>) -> Result<Requester,
     }))
 }
 
-/// Middleware of a `--debug` server: every answer says so in [`DEBUG_MODE`].
-pub(crate) async fn debug_banner(State(debug): State<bool>, req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
-    if debug {
-        resp.headers_mut().insert(
-            DEBUG_MODE,
-            HeaderValue::from_static("unauthenticated user ids accepted"),
-        );
-    }
-    resp
+/// On a `--debug` server every answer says so in [`DEBUG_MODE`] (applied by
+/// [`crate::middleware::edge`]).
+pub(crate) fn debug_banner(resp: &mut Response) {
+    resp.headers_mut().insert(
+        DEBUG_MODE,
+        HeaderValue::from_static("unauthenticated user ids accepted"),
+    );
 }
 
 #[cfg(test)]

@@ -145,19 +145,12 @@ fn router_with(
     r.fallback(middleware::not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
-            debug,
-            auth::debug_banner,
-        ))
-        .layer(axum::middleware::from_fn(
-            middleware::json_method_not_allowed,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            opts.request_timeout,
-            middleware::timeout,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            in_flight,
-            middleware::count_in_flight,
+            middleware::Edge {
+                in_flight,
+                timeout: opts.request_timeout,
+                debug,
+            },
+            middleware::edge,
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
