@@ -24,12 +24,13 @@ use std::sync::Arc;
 use lru::LruCache;
 use parking_lot::Mutex;
 
-use crate::appender::{TILE_WIDTH, decode_bundle, encode_bundle, tile_path};
+use crate::appender::{TILE_WIDTH, decode_bundle, tile_path};
 use crate::merkle::{
     Hash, HashReader, MerkleError, leaf_hash, node_hash, prove_consistency, prove_inclusion,
     split_stored_hash_index, stored_hash_index, tree_hash, verify_consistency, verify_inclusion,
 };
 use crate::storage::{Storage, StorageError};
+use crate::tile::narrower_version;
 
 /// Why a read failed.
 #[derive(Debug, thiserror::Error)]
@@ -168,20 +169,15 @@ impl LogReader {
         if w == 0 {
             return Err(ReadError::Missing(path));
         }
-        // A partial tile is deleted once its full tile is durable; the full tile starts
-        // with the same hashes or entries.
+        // A partial tile may be deleted once its full tile is durable (a storage may
+        // also cut it from there itself); the full tile starts with the same hashes or
+        // entries. Malformed data is returned whole, for the caller's checks to reject.
         let full = tile_path(level.map(u32::from), index, 0);
-        let mut d = self.storage.get(&full)?.ok_or(ReadError::Missing(path))?;
-        match level {
-            Some(_) => d.truncate(32 * width),
-            None => {
-                if let Some(mut entries) = decode_bundle(&d) {
-                    entries.truncate(width);
-                    d = encode_bundle(&entries);
-                }
-            }
-        }
-        Ok(d)
+        let d = self.storage.get(&full)?.ok_or(ReadError::Missing(path))?;
+        Ok(match narrower_version(level.is_none(), width, &d) {
+            Some(cut) => cut.to_vec(),
+            None => d,
+        })
     }
 
     fn bundle(&self, index: u64, width: usize) -> Result<Arc<Vec<u8>>, ReadError> {

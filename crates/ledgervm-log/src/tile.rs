@@ -327,6 +327,28 @@ pub fn hash_from_tile(t: &Tile, data: &[u8], index: u64) -> Result<Hash, TileErr
     Ok(tile_subtree_hash(&data[start..end]))
 }
 
+/// The bytes of the `width`-wide version of a tile (or, with `entries`, of an entry
+/// bundle) cut from `wider`, a wider version or the full one: a log only grows, so the
+/// narrower version is exactly a prefix. `None` if `wider` holds fewer than `width`
+/// hashes or entries, or is not whole hashes or entries up to there.
+///
+/// ```
+/// use ledgervm_log::tile::{encode_entry_bundle, narrower_version};
+/// let bundle = encode_entry_bundle(&[b"ab".as_slice(), b"c"]).unwrap();
+/// assert_eq!(narrower_version(true, 1, &bundle), Some(&bundle[..4]));
+/// assert_eq!(narrower_version(false, 1, &[7; 64]), Some(&[7; 32][..]));
+/// assert_eq!(narrower_version(false, 3, &[7; 64]), None);
+/// ```
+pub fn narrower_version(entries: bool, width: usize, wider: &[u8]) -> Option<&[u8]> {
+    let len = if entries {
+        bundle::prefix_len(wider, width)?
+    } else {
+        let len = width * HASH_SIZE;
+        (wider.len() >= len && wider.len().is_multiple_of(HASH_SIZE)).then_some(len)?
+    };
+    Some(&wider[..len])
+}
+
 /// MTH of a power-of-two run of hashes laid out in tile data.
 pub(crate) fn tile_subtree_hash(data: &[u8]) -> Hash {
     debug_assert!(data.len() >= HASH_SIZE && (data.len() / HASH_SIZE).is_power_of_two());

@@ -46,9 +46,9 @@ pub struct NodeOptions {
     /// Largest group-commit batch.
     pub max_batch: usize,
     /// Longest a batch waits to fill. Default 0.5 ms: in `ledgervm bench` (64
-    /// connections, one app) it gave ~20% more durable calls/s than 2 ms, and 0 (take
-    /// what is queued) made batches half the size and throughput lower still
-    /// (docs/BENCHMARKS.md).
+    /// connections, one app) it gave ~20% more durable calls/s than 2 ms; against 0
+    /// (take what is queued) it won while the file writer woke per batch and was
+    /// within noise after (docs/BENCHMARKS.md).
     pub max_wait: Duration,
     /// Admin key, `--debug` users, timestamp skew.
     pub auth: AuthOptions,

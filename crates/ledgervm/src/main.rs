@@ -4,9 +4,9 @@
 mod cmd;
 
 // mimalloc, not glibc malloc: a durable call allocates and frees across threads (HTTP
-// worker, sequencer, blocking pool), and glibc's arenas spent ~20% of `ledgervm bench`'s
-// CPU in malloc/free/consolidation. Same-run A/B: 7.2-8.3k -> 9.0-13.2k calls/s,
-// 214-235 -> 114-178 us of CPU per call (docs/BENCHMARKS.md).
+// worker, sequencer, blocking pool), and glibc spent ~20% of `ledgervm bench`'s CPU in
+// malloc/free/consolidation. Same-run A/B in docs/BENCHMARKS.md ("mimalloc"): about a
+// third less CPU per call.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

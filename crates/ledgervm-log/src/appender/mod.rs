@@ -35,7 +35,7 @@ mod open;
 pub use edge::MAX_ENTRY_LEN;
 pub use open::{OpenError, VerifyOnOpen};
 
-pub(crate) use edge::{TILE_WIDTH, decode_bundle, encode_bundle, tile_path};
+pub(crate) use edge::{TILE_WIDTH, decode_bundle, tile_path};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

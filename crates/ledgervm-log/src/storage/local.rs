@@ -72,8 +72,9 @@ use parking_lot::Mutex;
 
 use super::fault::{FaultInjector, FaultMode};
 use super::journal::{self, Op};
-use super::publisher::Publisher;
-use super::{Storage, StorageError, prefix, validate_path};
+use super::prefix::{self, growing_key};
+use super::publisher::{Publisher, temp_path, write_temp};
+use super::{Storage, StorageError, validate_path};
 
 const JOURNAL: &str = ".journal";
 const LOCK: &str = ".lock";
@@ -139,19 +140,12 @@ struct State {
     /// Objects put since the last commit, in order.
     pending: Vec<(String, Vec<u8>)>,
     checkpoint: Option<Vec<u8>>,
-    files: Files,
+    /// Relative paths written (not fsynced) by this thread since the last flush (the
+    /// background writer keeps its own, taken at the flush).
+    dirty: HashSet<String>,
     record: Vec<u8>,
     poisoned: bool,
     stats: LocalStats,
-}
-
-/// Bookkeeping for the files written since the last flush.
-#[derive(Debug, Default)]
-struct Files {
-    /// Relative paths written (not fsynced) since the last flush.
-    dirty: HashSet<String>,
-    /// Directories known to exist.
-    dirs_made: HashSet<PathBuf>,
 }
 
 /// Where [`LocalStorage`]'s commit time goes (cumulative since open).
@@ -219,7 +213,7 @@ impl LocalStorage {
                 journal_len: 0,
                 pending: Vec::new(),
                 checkpoint: None,
-                files: Files::default(),
+                dirty: HashSet::new(),
                 record: Vec::new(),
                 poisoned: false,
                 stats: LocalStats::default(),
@@ -290,7 +284,7 @@ impl LocalStorage {
         for rec in &scan.records {
             for op in &rec.ops {
                 match *op {
-                    Op::Put { path, data } => self.write_file(&mut st.files, path, data)?,
+                    Op::Put { path, data } => self.write_file(&mut st.dirty, path, data)?,
                     Op::Extend {
                         path,
                         base,
@@ -307,11 +301,11 @@ impl LocalStorage {
                         }
                         data.truncate(base_len as usize);
                         data.extend_from_slice(suffix);
-                        self.write_file(&mut st.files, path, &data)?;
+                        self.write_file(&mut st.dirty, path, &data)?;
                     }
                 }
             }
-            self.write_file(&mut st.files, CHECKPOINT, rec.checkpoint)?;
+            self.write_file(&mut st.dirty, CHECKPOINT, rec.checkpoint)?;
         }
         if !scan.records.is_empty() || scan.torn_bytes > 0 {
             tracing::info!(records = scan.records.len(), "replayed the journal");
@@ -337,34 +331,29 @@ impl LocalStorage {
 
     /// Writes `data` at `rel` atomically (temp file + rename) without fsync, and remembers
     /// it for the next flush.
-    fn write_file(&self, files: &mut Files, rel: &str, data: &[u8]) -> Result<(), StorageError> {
+    fn write_file(
+        &self,
+        dirty: &mut HashSet<String>,
+        rel: &str,
+        data: &[u8],
+    ) -> Result<(), StorageError> {
         let path = self.dir.join(rel);
-        let parent = path
-            .parent()
-            .expect("object paths have a parent")
-            .to_path_buf();
-        if !files.dirs_made.contains(&parent) {
-            fs::create_dir_all(&parent).map_err(io("create_dir", &parent))?;
-            files.dirs_made.insert(parent.clone());
-        }
         match self.fault("write")? {
             None => {}
             Some(FaultMode::Fail) => return Err(self.injected("write")),
             Some(FaultMode::Tear) => {
                 // What a power cut can leave behind: the rename landed, the data did not.
-                let _ = fs::write(&path, &data[..data.len() / 2]);
+                let _ = write_temp(&path, &data[..data.len() / 2])
+                    .and_then(|tmp| fs::rename(tmp, &path));
                 return Err(self.injected("write"));
             }
         }
-        let tmp = super::publisher::temp_path(&path);
-        let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
-        f.write_all(data).map_err(io("write", &tmp))?;
-        drop(f);
+        let tmp = write_temp(&path, data).map_err(io("write", &temp_path(&path)))?;
         if self.fault("rename")?.is_some() {
             return Err(self.injected("rename"));
         }
         fs::rename(&tmp, &path).map_err(io("rename", &path))?;
-        files.dirty.insert(rel.to_string());
+        dirty.insert(rel.to_string());
         Ok(())
     }
 
@@ -486,9 +475,9 @@ impl LocalStorage {
             Some(p) => p.publish(pending, new)?,
             None => {
                 for (path, data) in &pending {
-                    self.write_file(&mut st.files, path, data)?;
+                    self.write_file(&mut st.dirty, path, data)?;
                 }
-                self.write_file(&mut st.files, CHECKPOINT, new)?;
+                self.write_file(&mut st.dirty, CHECKPOINT, new)?;
             }
         }
         st.stats.publish_ns += tp.elapsed().as_nanos() as u64;
@@ -547,14 +536,6 @@ impl Storage for LocalStorage {
             st.poisoned = true;
         }
         r
-    }
-}
-
-/// The identity of a growing object: `tile/0/x001/067.p/8` → `tile/0/x001/067`.
-fn growing_key(path: &str) -> &str {
-    match path.rfind(".p/") {
-        Some(i) if path[i + 3..].bytes().all(|b| b.is_ascii_digit()) => &path[..i],
-        _ => path,
     }
 }
 

@@ -7,7 +7,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::{Files, JOURNAL, LocalStorage, State, growing_key, io};
+use super::{JOURNAL, LocalStorage, State, growing_key, io};
 use crate::storage::StorageError;
 
 impl LocalStorage {
@@ -15,12 +15,11 @@ impl LocalStorage {
         let t0 = Instant::now();
         if let Some(p) = &self.publisher {
             p.wait()?;
-            st.files.dirty.extend(p.take_dirty());
+            st.dirty.extend(p.take_dirty());
         }
-        let files: Vec<PathBuf> = st.files.dirty.iter().map(|r| self.dir.join(r)).collect();
+        let files: Vec<PathBuf> = st.dirty.iter().map(|r| self.dir.join(r)).collect();
         // Tiles and bundles that became full since the last flush.
         let full: Vec<String> = st
-            .files
             .dirty
             .iter()
             .filter(|r| r.starts_with("tile/") && growing_key(r).len() == r.len())
@@ -50,8 +49,8 @@ impl LocalStorage {
         st.journal_len = 0;
         // Only now: journal records (of a full object, or of a later partial) may name a
         // partial version as the base of an extend op, so it must outlive the journal.
-        self.collect_partials(&mut st.files, &full);
-        st.files.dirty.clear();
+        self.collect_partials(&full);
+        st.dirty.clear();
         st.stats.flushes += 1;
         st.stats.flush_ns += t0.elapsed().as_nanos() as u64;
         Ok(())
@@ -69,7 +68,7 @@ impl LocalStorage {
     /// The deletion runs on a background thread: unlinking hundreds of files and the
     /// filesystem work that follows (block frees, discards) measurably slowed the commits
     /// that came after it when it ran inline.
-    fn collect_partials(&self, files: &mut Files, full: &[String]) {
+    fn collect_partials(&self, full: &[String]) {
         let dirs: Vec<PathBuf> = full
             .iter()
             .map(|rel| self.dir.join(format!("{rel}.p")))
@@ -77,9 +76,6 @@ impl LocalStorage {
             .collect();
         if dirs.is_empty() {
             return;
-        }
-        for d in &dirs {
-            files.dirs_made.remove(d);
         }
         let collect = move || {
             for d in dirs {

@@ -3,14 +3,6 @@
 use super::*;
 
 #[test]
-fn growing_keys() {
-    assert_eq!(growing_key("tile/0/x001/067.p/8"), "tile/0/x001/067");
-    assert_eq!(growing_key("tile/entries/000.p/255"), "tile/entries/000");
-    assert_eq!(growing_key("tile/0/000"), "tile/0/000");
-    assert_eq!(growing_key("a.p/x"), "a.p/x");
-}
-
-#[test]
 fn commit_publishes_only_after_swap() {
     let d = tempfile::tempdir().unwrap();
     let s = LocalStorage::open(d.path()).unwrap();

@@ -10,7 +10,7 @@
 //!
 //! [`LocalStorage`]: super::LocalStorage
 
-use crate::tile::{HASH_SIZE, Tile, TileError};
+use crate::tile::{Tile, TileError, narrower_version};
 
 /// A partial object's path, split: `(the full object's path, the width asked for)`.
 /// `None` for anything that is not a canonical partial tile or bundle path.
@@ -20,11 +20,7 @@ use crate::tile::{HASH_SIZE, Tile, TileError};
 /// ```
 pub(super) fn split(path: &str) -> Option<(&str, u16)> {
     let t = parse(path).ok()?;
-    if t.is_full() {
-        return None;
-    }
-    let cut = path.rfind(".p/")?;
-    Some((&path[..cut], t.width))
+    (!t.is_full()).then(|| (growing_key(path), t.width))
 }
 
 fn parse(path: &str) -> Result<Tile, TileError> {
@@ -35,30 +31,34 @@ fn parse(path: &str) -> Result<Tile, TileError> {
     }
 }
 
-/// The first `width` hashes (tiles) or entries (bundles) of `wider`, a version of the
-/// object at `path`; `None` if `wider` holds fewer than `width` or is malformed.
+/// The identity of a growing object, the path without its `.p/<W>` suffix:
+/// `tile/0/x001/067.p/8` → `tile/0/x001/067`. Every version of one tile or bundle has
+/// the same key; a full object is its own key. Cheap (no parsing), for the commit path.
+pub(super) fn growing_key(path: &str) -> &str {
+    match path.rfind(".p/") {
+        Some(i) if path[i + 3..].bytes().all(|b| b.is_ascii_digit()) => &path[..i],
+        _ => path,
+    }
+}
+
+/// The version of the object at `path` (a partial tile or bundle `width` wide) cut from
+/// `wider`, a wider version of it ([`narrower_version`]).
 pub(super) fn cut(path: &str, width: u16, wider: &[u8]) -> Option<Vec<u8>> {
-    let width = width as usize;
-    if !path.starts_with("tile/entries/") {
-        let len = width * HASH_SIZE;
-        return (wider.len() >= len && wider.len().is_multiple_of(HASH_SIZE))
-            .then(|| wider[..len].to_vec());
-    }
-    let mut pos = 0usize;
-    for _ in 0..width {
-        let prefix = wider.get(pos..pos + 2)?;
-        pos += 2 + u16::from_be_bytes([prefix[0], prefix[1]]) as usize;
-        if pos > wider.len() {
-            return None;
-        }
-    }
-    Some(wider[..pos].to_vec())
+    narrower_version(path.starts_with("tile/entries/"), width.into(), wider).map(<[u8]>::to_vec)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::tile::encode_entry_bundle;
+
+    #[test]
+    fn growing_keys() {
+        assert_eq!(growing_key("tile/0/x001/067.p/8"), "tile/0/x001/067");
+        assert_eq!(growing_key("tile/entries/000.p/255"), "tile/entries/000");
+        assert_eq!(growing_key("tile/0/000"), "tile/0/000");
+        assert_eq!(growing_key("a.p/x"), "a.p/x");
+    }
 
     #[test]
     fn split_accepts_only_canonical_partials() {

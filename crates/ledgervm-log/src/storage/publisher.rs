@@ -232,7 +232,7 @@ fn newest_versions(batches: &[Batch]) -> Vec<(&str, &Arc<Vec<u8>>)> {
     let mut out: Vec<(&str, &Arc<Vec<u8>>)> = Vec::new();
     let mut slot: HashMap<&str, usize> = HashMap::new();
     for (path, data) in batches.iter().flat_map(|b| &b.objects) {
-        let key = super::prefix::split(path).map_or(path.as_str(), |(full, _)| full);
+        let key = super::prefix::growing_key(path);
         match slot.get(key) {
             Some(&i) => out[i] = (path, data),
             None => {
@@ -244,22 +244,28 @@ fn newest_versions(batches: &[Batch]) -> Vec<(&str, &Arc<Vec<u8>>)> {
     out
 }
 
-/// Writes `data` at `rel` under `dir` atomically (temp file + rename), without fsync,
-/// creating the parent directory when it is missing.
+/// Writes `data` at `rel` under `dir` atomically (temp file + rename), without fsync.
 fn write_file(dir: &Path, rel: &str, data: &[u8]) -> Result<(), (PathBuf, std::io::Error)> {
     let path = dir.join(rel);
-    let parent = path.parent().expect("object paths have a parent");
-    let tmp = temp_path(&path);
-    let r = match fs::write(&tmp, data) {
+    write_temp(&path, data)
+        .and_then(|tmp| fs::rename(tmp, &path))
+        .map_err(|e| (path.clone(), e))
+}
+
+/// Writes `data` to the temp file of `path` ([`temp_path`]), ready to be renamed over
+/// it, creating the parent directory when it is missing. Directories are made when
+/// first needed, and may have been removed by the collection of superseded partial
+/// tiles since.
+pub(super) fn write_temp(path: &Path, data: &[u8]) -> std::io::Result<PathBuf> {
+    let tmp = temp_path(path);
+    match fs::write(&tmp, data) {
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            // Directories are made when first needed (and may have been removed by the
-            // collection of superseded partial tiles since).
-            fs::create_dir_all(parent).and_then(|()| fs::write(&tmp, data))
+            fs::create_dir_all(path.parent().expect("object paths have a parent"))?;
+            fs::write(&tmp, data)
         }
         r => r,
-    };
-    r.and_then(|()| fs::rename(&tmp, &path))
-        .map_err(|e| (path.clone(), e))
+    }?;
+    Ok(tmp)
 }
 
 /// Where a file is written before it is renamed over `path`: a dot-file next to it, so a

@@ -56,6 +56,20 @@ pub fn decode_entry_bundle(data: &[u8]) -> Result<Vec<Vec<u8>>, TileError> {
     Ok(out)
 }
 
+/// The byte length of a bundle's first `n` entries; `None` if it has fewer, or one of
+/// them is truncated.
+pub(super) fn prefix_len(data: &[u8], n: usize) -> Option<usize> {
+    let mut pos = 0usize;
+    for _ in 0..n {
+        let prefix = data.get(pos..pos + 2)?;
+        pos += 2 + u16::from_be_bytes([prefix[0], prefix[1]]) as usize;
+        if pos > data.len() {
+            return None;
+        }
+    }
+    Some(pos)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

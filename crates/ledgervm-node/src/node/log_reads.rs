@@ -26,7 +26,8 @@ impl Node {
     }
 
     /// Where the log's commit time went since this node opened: batches committed and
-    /// the storage's cumulative timings (journal `fdatasync`, object writes, flushes).
+    /// the storage's cumulative timings (journal `fdatasync`, hand-off to the file
+    /// writer, flushes).
     /// `ledgervm bench` prints these to show which stage of a durable call is slow.
     pub fn log_stats(&self) -> LogStats {
         LogStats {

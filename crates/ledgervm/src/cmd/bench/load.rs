@@ -50,9 +50,8 @@ impl Conn {
         })
     }
 
-    /// Sends `req` and reads the response; fails unless the status is 2xx. Returns the
-    /// body's length.
-    pub async fn round_trip(&mut self, req: &Request) -> anyhow::Result<usize> {
+    /// Sends `req` and reads the whole response; fails unless the status is 2xx.
+    pub async fn round_trip(&mut self, req: &Request) -> anyhow::Result<()> {
         self.stream.write_all(&req.0).await?;
         self.buf.clear();
         let (status, head, body_len) = loop {
@@ -87,7 +86,7 @@ impl Conn {
             self.buf.len() == head + body_len,
             "bytes after the response (the client never pipelines)"
         );
-        Ok(body_len)
+        Ok(())
     }
 
     async fn read_more(&mut self) -> std::io::Result<usize> {
@@ -98,6 +97,14 @@ impl Conn {
     }
 }
 
+async fn connect_all(addr: SocketAddr, n: usize) -> anyhow::Result<Vec<Conn>> {
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        conns.push(Conn::connect(addr).await?);
+    }
+    Ok(conns)
+}
+
 /// Closed loop: `concurrency` connections each sending `req` back to back for `span`.
 /// Returns calls/s and the sorted latencies.
 pub async fn closed_loop(
@@ -106,10 +113,7 @@ pub async fn closed_loop(
     concurrency: usize,
     span: Duration,
 ) -> anyhow::Result<(f64, Vec<Duration>)> {
-    let mut conns = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency {
-        conns.push(Conn::connect(addr).await?);
-    }
+    let conns = connect_all(addr, concurrency).await?;
     let start = Instant::now();
     let tasks: Vec<_> = conns
         .into_iter()
@@ -146,10 +150,7 @@ pub async fn open_loop(
     concurrency: usize,
     span: Duration,
 ) -> anyhow::Result<Vec<Duration>> {
-    let mut conns = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency {
-        conns.push(Conn::connect(addr).await?);
-    }
+    let conns = connect_all(addr, concurrency).await?;
     let interval = Duration::from_secs_f64(concurrency as f64 / rate.max(1.0));
     let start = Instant::now() + Duration::from_millis(10);
     let tasks: Vec<_> = conns

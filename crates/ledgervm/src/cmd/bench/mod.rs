@@ -144,6 +144,21 @@ fn process_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// Every acknowledged call is one log entry: a bench that counted failures or unlogged
+/// answers would be measuring something else.
+fn each_answer_logged(
+    before: &ledgervm_node::LogStats,
+    after: &ledgervm_node::LogStats,
+    answered: usize,
+) -> anyhow::Result<()> {
+    let grew = after.size - before.size;
+    anyhow::ensure!(
+        grew == answered as u64,
+        "{answered} calls answered but the log grew by {grew}"
+    );
+    Ok(())
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -215,14 +230,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     let (before, cpu0) = (node.log_stats(), process_cpu());
     let (e2e, closed_lat) = load::closed_loop(addr, &add, a.concurrency, span).await?;
     let after = node.log_stats();
-    // Every acknowledged call is one entry: a bench that counted failures or unlogged
-    // answers would be measuring something else.
-    anyhow::ensure!(
-        after.size - before.size == closed_lat.len() as u64,
-        "{} calls answered but the log grew by {}",
-        closed_lat.len(),
-        after.size - before.size
-    );
+    each_answer_logged(&before, &after, closed_lat.len())?;
     let cpu_per_call =
         (process_cpu() - cpu0).as_secs_f64() * 1e6 / (after.size - before.size).max(1) as f64;
     let commit = CommitBreakdown::between(&before, &after);
@@ -243,7 +251,9 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     node.load(LoadRequest::new("kvbench", KV_GUEST.as_bytes().to_vec()))
         .await?;
     let kv10 = load::Request::post_json(addr, "/v1/apps/kvbench/calls/kv10", r#"{"args":[]}"#);
+    let kv_before = node.log_stats();
     let (kv_rate, kv_lat) = load::closed_loop(addr, &kv10, a.concurrency, span).await?;
+    each_answer_logged(&kv_before, &node.log_stats(), kv_lat.len())?;
     eprintln!(
         "KV-heavy HTTP        {kv_rate:>10.0} calls/s  ({:.3} of the trivial call)  p50 {:?} p99 {:?}",
         kv_rate / e2e,
@@ -255,7 +265,9 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     let rate = (e2e / 2.0).max(1.0);
     let before = node.log_stats();
     let open_lat = load::open_loop(addr, &add, rate, a.concurrency, span).await?;
-    let open_commit = CommitBreakdown::between(&before, &node.log_stats());
+    let open_after = node.log_stats();
+    each_answer_logged(&before, &open_after, open_lat.len())?;
+    let open_commit = CommitBreakdown::between(&before, &open_after);
     let (p50, p99) = (percentile(&open_lat, 0.5), percentile(&open_lat, 0.99));
     eprintln!(
         "latency at {rate:>6.0}/s   p50 {p50:?} p99 {p99:?} (open loop, {} calls)",
