@@ -24,10 +24,12 @@
 //! ```
 
 mod proof;
+mod verified;
 
 pub use proof::{
     ProofError, prove_consistency, prove_inclusion, verify_consistency, verify_inclusion,
 };
+pub use verified::VerifiedNodes;
 
 use sha2::{Digest, Sha256};
 

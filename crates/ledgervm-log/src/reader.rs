@@ -26,8 +26,8 @@ use parking_lot::Mutex;
 
 use crate::appender::{TILE_WIDTH, decode_bundle, tile_path};
 use crate::merkle::{
-    Hash, HashReader, MerkleError, leaf_hash, node_hash, prove_consistency, prove_inclusion,
-    split_stored_hash_index, stored_hash_index, tree_hash, verify_consistency, verify_inclusion,
+    Hash, HashReader, MerkleError, VerifiedNodes, leaf_hash, node_hash, prove_consistency,
+    prove_inclusion, split_stored_hash_index, stored_hash_index, tree_hash, verify_consistency,
 };
 use crate::storage::{Storage, StorageError};
 use crate::tile::narrower_version;
@@ -135,6 +135,9 @@ pub struct LogReader {
     /// that the next, wider version extends ([`Expanded::extend`]).
     partials: Mutex<HashMap<(u8, u64), Arc<Expanded>>>,
     bundles: Mutex<LruCache<CacheKey, Arc<Vec<u8>>>>,
+    /// What the checks of proofs against the current root have established: receipts of
+    /// one batch share most of their path to the root, and hashing it once is enough.
+    verified: Mutex<VerifiedNodes>,
 }
 
 /// Partial-tile bases kept at most; the right edge of a log has one partial tile per
@@ -157,6 +160,7 @@ impl LogReader {
             tiles: Mutex::new(LruCache::new(cap)),
             partials: Mutex::new(HashMap::new()),
             bundles: Mutex::new(LruCache::new(cap)),
+            verified: Mutex::new(VerifiedNodes::default()),
         }
     }
 
@@ -293,12 +297,13 @@ impl LogReader {
             let leaf = r
                 .read_hashes(&[stored_hash_index(0, index)])
                 .map_err(merkle)?;
-            verify_inclusion(index, size, &leaf[0], &proof, &root).map_err(|e| {
-                ReadError::Corrupt {
+            self.verified
+                .lock()
+                .verify(index, size, &leaf[0], &proof, &root)
+                .map_err(|e| ReadError::Corrupt {
                     path: format!("inclusion proof {index}@{size}"),
                     reason: e.to_string(),
-                }
-            })?;
+                })?;
         }
         Ok(proof)
     }

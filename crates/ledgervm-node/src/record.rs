@@ -289,12 +289,8 @@ impl Record {
     /// Canonical bytes: RFC 8785 JSON with `"v": 3`. May exceed [`MAX_ENTRY_BYTES`]; see
     /// [`Record::to_entry`].
     pub fn encode(&self) -> Result<Vec<u8>, RecordError> {
-        let mut json =
-            serde_json::to_value(self).map_err(|e| RecordError::Malformed(e.to_string()))?;
-        json.as_object_mut()
-            .expect("records serialize as objects")
-            .insert("v".into(), FORMAT_VERSION.into());
-        Ok(crate::canonical::to_vec(&json))
+        crate::canonical::serialize_with(self, Some(("v", FORMAT_VERSION)))
+            .map_err(|e| RecordError::Malformed(e.to_string()))
     }
 
     /// Decodes canonical bytes. Rejects unknown versions, unknown fields and any

@@ -37,8 +37,12 @@ const CHECKPOINT: &str = "checkpoint";
 /// How long the writer lets batches gather before a round, unless a flush or shutdown
 /// is waiting: long enough that a round covers many batches at service rates (hundreds
 /// of batches a second), short enough that the files trail the log by little and the
-/// versions held in memory meanwhile stay few.
-const ROUND: Duration = Duration::from_millis(20);
+/// versions held in memory meanwhile stay few (at 10k calls/s, a round holds about four
+/// tiles' worth). The cost of a round is mostly file creation, and ext4 makes each
+/// creation dearer the more inodes were freed recently (its allocator skips them), so
+/// the cost grows faster than the round rate: at 20 ms the writer thread was still
+/// ~10% of the process in `ledgervm bench`.
+const ROUND: Duration = Duration::from_millis(100);
 
 /// Writes committed batches to their files in rounds: the newest version of every object
 /// in the round, then the round's newest checkpoint, so the `checkpoint` file never
