@@ -16,6 +16,7 @@ use crate::limits::Limits;
 use crate::oracle::Oracles;
 use crate::output::CappedOutput;
 use crate::state::{Caller, SharedState};
+use crate::transcript::CallMode;
 use crate::value::Value;
 use parking_lot::Mutex;
 use std::future::Future;
@@ -176,13 +177,11 @@ impl CallEnv {
     /// Sets up the host side of `req` under `limits`.
     pub fn new(rt: &Runtime, req: &CallRequest, limits: Limits, state: SharedState) -> CallEnv {
         let oracles = Oracles::new(&req.mode, rt.monotonic_origin());
-        let replay_deadline_fuel = oracles.replay_deadline_fuel();
-        let fuel = replay_deadline_fuel.map_or(limits.fuel, |f| f.min(limits.fuel));
-        let deadline = if oracles.is_replay() {
-            limits.deadline * REPLAY_DEADLINE_FACTOR
-        } else {
-            limits.deadline
+        let (replay_deadline_fuel, deadline) = match &req.mode {
+            CallMode::Live => (None, limits.deadline),
+            CallMode::Replay(t) => (t.deadline_fuel, limits.deadline * REPLAY_DEADLINE_FACTOR),
         };
+        let fuel = replay_deadline_fuel.map_or(limits.fuel, |f| f.min(limits.fuel));
         let (stdout, stderr) = CappedOutput::pair(limits.max_output_bytes);
         CallEnv {
             stdout,
