@@ -10,7 +10,7 @@
 //! Headers are only parsed here; what they prove is decided by `ledgervm_node::authz`.
 
 use crate::error::ApiError;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use ledgervm_node::{Requester, SignedRequest};
 
@@ -35,10 +35,13 @@ fn malformed(message: impl Into<String>) -> ApiError {
     ))
 }
 
-fn text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
-    match headers.get_all(name).iter().collect::<Vec<_>>().as_slice() {
-        [] => Ok(None),
-        [one] => one
+/// A request header's single value. Takes a [`HeaderName`] rather than a `&str`: every
+/// call reads six of these, and a `&str` is parsed and validated as a name each time.
+fn text<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>, ApiError> {
+    let mut all = headers.get_all(name).iter();
+    match (all.next(), all.next()) {
+        (None, _) => Ok(None),
+        (Some(one), None) => one
             .to_str()
             .map(|s| Some(s.trim()))
             .map_err(|_| malformed(format!("header {name} is not visible ASCII"))),
@@ -46,14 +49,26 @@ fn text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiEr
     }
 }
 
+/// The request headers above as [`HeaderName`]s.
+mod names {
+    use super::HeaderName;
+    pub const KEY: HeaderName = HeaderName::from_static(super::KEY);
+    pub const SIGNATURE: HeaderName = HeaderName::from_static(super::SIGNATURE);
+    pub const NONCE: HeaderName = HeaderName::from_static(super::NONCE);
+    pub const TIMESTAMP: HeaderName = HeaderName::from_static(super::TIMESTAMP);
+    pub const CODE_HASH: HeaderName = HeaderName::from_static(super::CODE_HASH);
+    pub const USER: HeaderName = HeaderName::from_static(super::USER);
+}
+
 /// The requester the headers describe. `target` is the request's path and query as
 /// sent, for the load/unload signatures that cover it.
 pub fn requester(headers: &HeaderMap, target: Option<&str>) -> Result<Requester, ApiError> {
-    let parts = [KEY, SIGNATURE, NONCE, TIMESTAMP].map(|h| text(headers, h));
-    let [key, signature, nonce, timestamp] = parts;
-    let (key, signature, nonce, timestamp) = (key?, signature?, nonce?, timestamp?);
-    let user = text(headers, USER)?;
-    let code_hash = text(headers, CODE_HASH)?;
+    let key = text(headers, &names::KEY)?;
+    let signature = text(headers, &names::SIGNATURE)?;
+    let nonce = text(headers, &names::NONCE)?;
+    let timestamp = text(headers, &names::TIMESTAMP)?;
+    let user = text(headers, &names::USER)?;
+    let code_hash = text(headers, &names::CODE_HASH)?;
     let any_signed = key.is_some() || signature.is_some() || nonce.is_some() || timestamp.is_some();
     if !any_signed {
         if code_hash.is_some() {

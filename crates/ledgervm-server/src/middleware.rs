@@ -6,8 +6,11 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::future::Either;
+use std::future::{Ready, ready};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 /// Fallback for paths no route matches: 404 `route_not_found`.
@@ -85,24 +88,59 @@ impl Drop for InFlight {
 /// limit while reading, but only as bytes arrive: without this, a client announcing
 /// 10 MiB and sending nothing held the request until `request_timeout` (503) instead of
 /// being told at once that the body is too large.
-pub(crate) async fn declared_length_limit(
-    State(limit): State<usize>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(n) if n > limit as u64 => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            codes::BODY_TOO_LARGE,
-            format!("request body of {n} bytes exceeds the limit of {limit} bytes"),
-        )
-        .into_response(),
-        _ => next.run(req).await,
+///
+/// A plain tower layer rather than `axum::middleware::from_fn`: that clones the rest of
+/// the route's stack and boxes a future for every request, on every call's route.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DeclaredLengthLimit(pub usize);
+
+impl<S> tower_layer::Layer<S> for DeclaredLengthLimit {
+    type Service = DeclaredLengthLimitService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        DeclaredLengthLimitService {
+            inner,
+            limit: self.0,
+        }
+    }
+}
+
+/// The service of [`DeclaredLengthLimit`].
+#[derive(Clone, Debug)]
+pub(crate) struct DeclaredLengthLimitService<S> {
+    inner: S,
+    limit: usize,
+}
+
+impl<S> tower_service::Service<Request> for DeclaredLengthLimitService<S>
+where
+    S: tower_service::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        match declared {
+            Some(n) if n > self.limit as u64 => Either::Left(ready(Ok(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                codes::BODY_TOO_LARGE,
+                format!(
+                    "request body of {n} bytes exceeds the limit of {} bytes",
+                    self.limit
+                ),
+            )
+            .into_response()))),
+            _ => Either::Right(self.inner.call(req)),
+        }
     }
 }
 

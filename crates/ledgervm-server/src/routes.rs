@@ -7,6 +7,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter};
+use std::convert::Infallible;
 
 /// One route: method, axum path pattern, its OpenAPI operation and its handler.
 pub struct Route {
@@ -46,9 +47,10 @@ impl Route {
     /// Bodies over `bytes` are refused with 413 `body_too_large`: at once when the
     /// request declares its length, else as soon as that many bytes have arrived.
     fn body_limit(mut self, bytes: usize) -> Route {
-        self.handler = self.handler.layer(DefaultBodyLimit::max(bytes)).layer(
-            axum::middleware::from_fn_with_state(bytes, crate::middleware::declared_length_limit),
-        );
+        self.handler = self
+            .handler
+            .layer::<_, Infallible>(DefaultBodyLimit::max(bytes))
+            .layer::<_, Infallible>(crate::middleware::DeclaredLengthLimit(bytes));
         self
     }
 }
