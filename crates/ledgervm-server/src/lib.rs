@@ -162,14 +162,11 @@ fn router_with(
     let debug = state.node.auth_options().debug;
     r.fallback(middleware::not_found)
         .with_state(state)
-        .layer(axum::middleware::from_fn_with_state(
-            middleware::Edge {
-                in_flight,
-                timeout: opts.request_timeout,
-                debug,
-            },
-            middleware::edge,
-        ))
+        .layer(middleware::Edge {
+            in_flight,
+            timeout: opts.request_timeout,
+            debug,
+        })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             middleware::panic_response,

@@ -2,12 +2,12 @@
 //! responses axum would otherwise give as plain text (unknown route, wrong method, panic).
 
 use crate::error::{ApiError, codes, json_response};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{Method, StatusCode, Uri, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::future::Either;
-use std::future::{Ready, ready};
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
@@ -22,9 +22,11 @@ pub(crate) async fn not_found(method: Method, uri: Uri) -> ApiError {
 }
 
 /// What every request passes through, as one layer: in-flight accounting, the request
-/// timeout, JSON for axum's empty 405, and the `--debug` banner. One `from_fn` layer
-/// instead of four: each clones and boxes the rest of the stack and boxes its future,
-/// per request, which `ledgervm bench` showed among the allocations of a call.
+/// timeout, JSON for axum's empty 405, and the `--debug` banner.
+///
+/// A hand-written tower layer with a named future: it was four `from_fn` layers, then
+/// one, and each `from_fn` clones the rest of the stack and boxes a future per request,
+/// which `ledgervm bench` showed among the allocations of a call.
 #[derive(Clone, Debug)]
 pub(crate) struct Edge {
     pub in_flight: Arc<AtomicUsize>,
@@ -32,25 +34,88 @@ pub(crate) struct Edge {
     pub debug: bool,
 }
 
-pub(crate) async fn edge(State(edge): State<Edge>, req: Request, next: Next) -> Response {
-    edge.in_flight.fetch_add(1, Ordering::SeqCst);
-    let _guard = InFlight(edge.in_flight.clone());
-    let (method, uri) = (req.method().clone(), req.uri().clone());
-    // Calls run on tasks of their own, so a call cut off here still completes and is
-    // logged.
-    let mut resp = match tokio::time::timeout(edge.timeout, next.run(req)).await {
-        Ok(resp) => json_method_not_allowed(resp, &method, &uri),
-        Err(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            codes::REQUEST_TIMEOUT,
-            format!("request took longer than {} ms", edge.timeout.as_millis()),
-        )
-        .into_response(),
-    };
-    if edge.debug {
-        crate::auth::debug_banner(&mut resp);
+impl<S> tower_layer::Layer<S> for Edge {
+    type Service = EdgeService<S>;
+    fn layer(&self, inner: S) -> EdgeService<S> {
+        EdgeService {
+            inner,
+            edge: self.clone(),
+        }
     }
-    resp
+}
+
+/// The service of [`Edge`].
+#[derive(Clone, Debug)]
+pub(crate) struct EdgeService<S> {
+    inner: S,
+    edge: Edge,
+}
+
+impl<S> tower_service::Service<Request> for EdgeService<S>
+where
+    S: tower_service::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = EdgeFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        self.edge.in_flight.fetch_add(1, Ordering::SeqCst);
+        let guard = InFlight(self.edge.in_flight.clone());
+        let (method, uri) = (req.method().clone(), req.uri().clone());
+        EdgeFuture {
+            // Calls run on tasks of their own, so a call cut off here still completes
+            // and is logged.
+            inner: tokio::time::timeout(self.edge.timeout, self.inner.call(req)),
+            _guard: guard,
+            method,
+            uri,
+            timeout: self.edge.timeout,
+            debug: self.edge.debug,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request under [`Edge`]: counted in flight until it completes or is dropped.
+    pub(crate) struct EdgeFuture<F> {
+        #[pin]
+        inner: tokio::time::Timeout<F>,
+        _guard: InFlight,
+        method: Method,
+        uri: Uri,
+        timeout: Duration,
+        debug: bool,
+    }
+}
+
+impl<F, E> Future for EdgeFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut resp = match std::task::ready!(this.inner.poll(cx)) {
+            Ok(Ok(resp)) => json_method_not_allowed(resp, this.method, this.uri),
+            Ok(Err(e)) => return Poll::Ready(Err(e)),
+            Err(_elapsed) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::REQUEST_TIMEOUT,
+                format!("request took longer than {} ms", this.timeout.as_millis()),
+            )
+            .into_response(),
+        };
+        if *this.debug {
+            crate::auth::debug_banner(&mut resp);
+        }
+        Poll::Ready(Ok(resp))
+    }
 }
 
 /// Turns axum's empty 405 into a JSON 405 `method_not_allowed`, keeping its `Allow`
