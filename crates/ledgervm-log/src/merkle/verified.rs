@@ -17,7 +17,8 @@
 
 use std::collections::HashMap;
 
-use super::{Hash, MAX_TREE_SIZE, node_hash};
+use super::Hash;
+use super::proof::{check_inclusion_args, walk_inclusion};
 use crate::merkle::ProofError;
 
 /// Nodes of recent trees (size and root) that verified inclusion proofs passed through.
@@ -78,12 +79,7 @@ impl VerifiedNodes {
         proof: &[Hash],
         root: &Hash,
     ) -> Result<(), ProofError> {
-        if size > MAX_TREE_SIZE {
-            return Err(ProofError::TooLarge);
-        }
-        if index >= size {
-            return Err(ProofError::IndexOutOfRange { index, size });
-        }
+        check_inclusion_args(index, size)?;
         match self
             .trees
             .iter()
@@ -116,48 +112,27 @@ impl VerifiedNodes {
 
 impl Tree {
     fn verify(&mut self, index: u64, leaf: &Hash, proof: &[Hash]) -> Result<(), ProofError> {
-        let mut f_n = index;
-        let mut s_n = self.size - 1;
-        let mut r = *leaf;
-        let mut level: u8 = 0;
         // The nodes this walk passes through, recorded if it verifies.
-        let mut path: Vec<((u8, u64), Hash, usize)> = Vec::with_capacity(proof.len() + 1);
-        for (k, p) in proof.iter().enumerate() {
-            if self.known(level, f_n, &r, &proof[k..]) {
-                return Ok(());
+        let mut path: Vec<((u8, u64), Hash, usize)> = Vec::with_capacity(proof.len());
+        let walked = walk_inclusion(index, self.size, leaf, proof, |level, at, hash, used| {
+            if self.known(level, at, hash, &proof[used..]) {
+                return true;
             }
-            path.push(((level, f_n), r, k));
-            if s_n == 0 {
-                return Err(ProofError::WrongLength);
-            }
-            if f_n & 1 == 1 || f_n == s_n {
-                r = node_hash(p, &r);
-                if f_n & 1 == 0 {
-                    while f_n & 1 == 0 && f_n != 0 {
-                        f_n >>= 1;
-                        s_n >>= 1;
-                        level += 1;
-                    }
+            path.push(((level, at), *hash, used));
+            false
+        })?;
+        match walked {
+            None => Ok(()),
+            Some(r) if r != self.root => Err(ProofError::RootMismatch),
+            Some(_) => {
+                let id = self.proofs.len();
+                self.proofs.push(proof.to_vec());
+                for (node, hash, below) in path {
+                    self.nodes.entry(node).or_insert((hash, id, below));
                 }
-            } else {
-                r = node_hash(&r, p);
+                Ok(())
             }
-            f_n >>= 1;
-            s_n >>= 1;
-            level += 1;
         }
-        if s_n != 0 {
-            return Err(ProofError::WrongLength);
-        }
-        if r != self.root {
-            return Err(ProofError::RootMismatch);
-        }
-        let id = self.proofs.len();
-        self.proofs.push(proof.to_vec());
-        for (node, hash, below) in path {
-            self.nodes.entry(node).or_insert((hash, id, below));
-        }
-        Ok(())
     }
 
     /// Whether the node at (`level`, `index`) was passed through by a verified proof with
