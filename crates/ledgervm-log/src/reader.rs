@@ -24,13 +24,13 @@ use std::sync::Arc;
 use lru::LruCache;
 use parking_lot::Mutex;
 
-use crate::appender::{TILE_WIDTH, decode_bundle, tile_path};
+use crate::appender::{TILE_WIDTH, tile_path};
 use crate::merkle::{
     Hash, HashReader, MerkleError, VerifiedNodes, leaf_hash, node_hash, prove_consistency,
     prove_inclusion, split_stored_hash_index, stored_hash_index, tree_hash, verify_consistency,
 };
 use crate::storage::{Storage, StorageError};
-use crate::tile::narrower_version;
+use crate::tile::{decode_entry_bundle, narrower_version};
 
 /// Why a read failed.
 #[derive(Debug, thiserror::Error)]
@@ -258,7 +258,9 @@ impl LogReader {
             path: tile_path(None, b, if width == TILE_WIDTH { 0 } else { width }),
             reason: reason.to_string(),
         };
-        let mut entries = decode_bundle(&data).ok_or_else(|| corrupt("malformed bundle"))?;
+        let mut entries = decode_entry_bundle(&data)
+            .ok()
+            .ok_or_else(|| corrupt("malformed bundle"))?;
         let i = (index % TILE_WIDTH as u64) as usize;
         if entries.len() != width {
             return Err(corrupt("wrong number of entries"));

@@ -290,3 +290,42 @@ async fn superseded_partial_tiles_are_collected_and_old_sizes_still_read() {
     verify_inclusion(299, 300, &leaves[299], &p, &root_300).unwrap();
     log.close().await;
 }
+
+/// A receipt's checkpoint and proof come from one read of the head: while other appends
+/// keep committing, every proof still verifies against the root of the checkpoint it
+/// came with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_with_proof_matches_its_checkpoint_under_concurrent_commits() {
+    use ledgervm_log::checkpoint::Checkpoint;
+    let d = tempfile::tempdir().unwrap();
+    let log = open(d.path(), opts(8)).await;
+    let writer = {
+        let log = log.clone();
+        tokio::spawn(async move { append_all(&log, 0..600).await })
+    };
+    let mut checked = 0;
+    while checked < 300 || !writer.is_finished() {
+        let size = log.size();
+        if size == 0 {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        let index = (checked * 7919) % size;
+        let (cp, proof) = log.checkpoint_with_proof(index).unwrap();
+        let text = String::from_utf8(cp.to_vec()).unwrap();
+        let body = text.split("\n\n").next().unwrap().to_string() + "\n";
+        let cp = Checkpoint::parse(&body).unwrap();
+        assert!(cp.size > index);
+        verify_inclusion(
+            index,
+            cp.size,
+            &leaf_hash(&entry(index)),
+            &proof,
+            &cp.root_hash,
+        )
+        .unwrap();
+        checked += 1;
+        tokio::task::yield_now().await;
+    }
+    writer.await.unwrap();
+}

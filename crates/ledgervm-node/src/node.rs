@@ -484,17 +484,25 @@ impl Node {
             auth,
             state_digest: digest.digest(),
         };
-        let record = if slot.info.private {
-            Record::PrivateCall(crate::private::PrivateCall::seal(&call, slot.state.key()))
+        // A public call's record owns the call; a private one's holds it sealed. Either
+        // way the fields the answer needs are taken back afterwards, not cloned first.
+        let (record, kept) = if slot.info.private {
+            let sealed = crate::private::PrivateCall::seal(&call, slot.state.key());
+            (Record::PrivateCall(sealed), Some(call))
         } else {
-            Record::Call(Box::new(call.clone()))
+            (Record::Call(Box::new(call)), None)
         };
         let sequenced = self.sequence(&record).await?;
+        let call = match (kept, record) {
+            (Some(call), _) => call,
+            (None, Record::Call(call)) => *call,
+            (None, _) => unreachable!("a public call's record is Record::Call"),
+        };
         // Stage the writes once the record's place in the log is fixed, with no await in
         // between, so later calls of this app see them; they reach the store only once
         // the commit is durable. The commit is awaited in a task of its own so that a
         // caller dropping this future cannot strand staged writes.
-        let stage = slot.state.stage(call.write_set.clone(), digest, count);
+        let stage = slot.state.stage(call.write_set, digest, count);
         drop(guard);
         let Sequenced { entry, blob, done } = sequenced;
         let (node, kv) = (self.clone(), slot.state.clone());

@@ -89,11 +89,6 @@ impl Oracles {
         self.inner.lock().divergence.is_some()
     }
 
-    /// Replay only: the fuel at which the live call was stopped by its deadline.
-    pub fn replay_deadline_fuel(&self) -> Option<u64> {
-        self.inner.lock().deadline_fuel
-    }
-
     /// Live mode: appends an answer the caller obtained from the host. Ignored in replay
     /// mode (replayed answers are taken with [`Oracles::next_replay`]).
     pub fn record(&self, event: OracleEvent) {

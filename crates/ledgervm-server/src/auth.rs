@@ -105,7 +105,7 @@ pub fn requester(headers: &HeaderMap, target: Option<&str>) -> Result<Requester,
 }
 
 /// On a `--debug` server every answer says so in [`DEBUG_MODE`] (applied by
-/// [`crate::middleware::edge`]).
+/// [`crate::middleware::Edge`]).
 pub(crate) fn debug_banner(resp: &mut Response) {
     resp.headers_mut().insert(
         DEBUG_MODE,

@@ -122,7 +122,7 @@ impl Edge {
             if self.bundle.len() == TILE_WIDTH {
                 out.push(Object {
                     path: tile_path(None, self.size / TILE_WIDTH as u64, 0),
-                    data: encode_bundle(&self.bundle),
+                    data: bundle_bytes(&self.bundle),
                 });
                 self.bundle.clear();
             }
@@ -133,7 +133,7 @@ impl Edge {
         if !self.bundle.is_empty() && new != old {
             out.push(Object {
                 path: tile_path(None, new / TILE_WIDTH as u64, self.bundle.len()),
-                data: encode_bundle(&self.bundle),
+                data: bundle_bytes(&self.bundle),
             });
         }
         for (l, hashes) in self.levels.iter().enumerate() {
@@ -203,30 +203,10 @@ pub(crate) fn perfect_root(hashes: &[Hash]) -> Hash {
     row[0]
 }
 
-/// Encodes entries as a `tlog-tiles` entry bundle: each entry with a big-endian uint16
-/// length prefix.
-pub(crate) fn encode_bundle(entries: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(entries.iter().map(|e| e.len() + 2).sum());
-    for e in entries {
-        out.extend_from_slice(&(e.len() as u16).to_be_bytes());
-        out.extend_from_slice(e);
-    }
-    out
-}
-
-/// Decodes an entry bundle; `None` if it is malformed.
-pub(crate) fn decode_bundle(mut data: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let mut out = Vec::new();
-    while !data.is_empty() {
-        if data.len() < 2 {
-            return None;
-        }
-        let n = u16::from_be_bytes([data[0], data[1]]) as usize;
-        let e = data.get(2..2 + n)?;
-        out.push(e.to_vec());
-        data = &data[2 + n..];
-    }
-    Some(out)
+/// A bundle of the edge's entries: at most 256 (a full bundle is cut at once) of at most
+/// [`MAX_ENTRY_LEN`] bytes each (checked on append), so encoding cannot fail.
+fn bundle_bytes(entries: &[Vec<u8>]) -> Vec<u8> {
+    crate::tile::encode_entry_bundle(entries).expect("appended entries fit a bundle")
 }
 
 /// The `tlog-tiles` path of the tile at `level` (`None`: entry bundles) and `index`, with
@@ -275,19 +255,6 @@ mod tests {
         assert_eq!(tile_path(Some(1), 1000, 0), "tile/1/x001/000");
     }
 
-    #[test]
-    fn bundle_roundtrip_and_rejects_truncation() {
-        let es = vec![vec![], vec![1, 2, 3], vec![9; 300]];
-        let b = encode_bundle(&es);
-        assert_eq!(decode_bundle(&b).unwrap(), es);
-        for cut in 1..b.len() {
-            if let Some(d) = decode_bundle(&b[..cut]) {
-                // Only cuts at entry boundaries decode, and then to a prefix.
-                assert!(es.starts_with(&d), "cut {cut}");
-            }
-        }
-    }
-
     /// Replays the emitted objects into a map, as storage would, and checks the final
     /// state against a from-scratch construction.
     fn check_against_scratch(batches: &[usize]) {
@@ -332,7 +299,7 @@ mod tests {
                     chunk.len()
                 };
                 let p = tile_path(None, t as u64, width);
-                assert_eq!(store.get(&p), Some(&encode_bundle(chunk)), "{p}");
+                assert_eq!(store.get(&p), Some(&bundle_bytes(chunk)), "{p}");
             }
             // Rebuilding the edge from the partial tiles yields the same edge.
             let mut levels = Vec::new();
@@ -351,7 +318,7 @@ mod tests {
             let bundle = if w == 0 {
                 vec![]
             } else {
-                decode_bundle(&store[&tile_path(None, n / 256, w)]).unwrap()
+                crate::tile::decode_entry_bundle(&store[&tile_path(None, n / 256, w)]).unwrap()
             };
             let rebuilt = Edge::from_parts(n, levels, bundle).unwrap();
             assert_eq!(rebuilt.root(), edge.root());

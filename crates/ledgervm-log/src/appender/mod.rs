@@ -35,7 +35,7 @@ mod open;
 pub use edge::MAX_ENTRY_LEN;
 pub use open::{OpenError, VerifyOnOpen};
 
-pub(crate) use edge::{TILE_WIDTH, decode_bundle, tile_path};
+pub(crate) use edge::{TILE_WIDTH, tile_path};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -269,11 +269,21 @@ impl Log {
         self.shared.head.read().checkpoint.clone()
     }
 
-    /// The latest signed checkpoint together with the tree size it signs, read at once
-    /// (two separate reads could straddle a commit).
-    pub fn sized_checkpoint(&self) -> (u64, Arc<Vec<u8>>) {
-        let head = self.shared.head.read();
-        (head.size, head.checkpoint.clone())
+    /// The latest signed checkpoint and the inclusion proof of leaf `index` in the tree
+    /// it signs: what a receipt holds. One read of the head serves
+    /// both, so the proof is always checked against the root of the checkpoint it goes
+    /// out with. (A `checkpoint` read followed by `inclusion_proof` could straddle a
+    /// commit, and a proof for a size older than the head's is returned unchecked.)
+    pub fn checkpoint_with_proof(
+        &self,
+        index: u64,
+    ) -> Result<(Arc<Vec<u8>>, Vec<Hash>), ReadError> {
+        let head = self.shared.head.read().clone();
+        let proof = self
+            .shared
+            .reader
+            .inclusion_proof(index, head.size, head.size, head.root)?;
+        Ok((head.checkpoint, proof))
     }
 
     /// The number of batches (commits) since this log was opened.

@@ -1,13 +1,12 @@
 //! Opening a log: read and verify the checkpoint, rebuild the right edge, and check the
 //! stored tiles against the checkpoint root.
 
-use super::edge::{
-    Edge, TILE_WIDTH, decode_bundle, level_count, perfect_root, split_hashes, tile_path,
-};
+use super::edge::{Edge, TILE_WIDTH, level_count, perfect_root, split_hashes, tile_path};
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::merkle::{Hash, leaf_hash};
 use crate::note::{Signer, VerifierSet};
 use crate::storage::{Storage, StorageError};
+use crate::tile::decode_entry_bundle;
 
 /// How much of the stored tree [`Log::open`](super::Log::open) re-hashes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,10 +151,12 @@ fn read_edge(storage: &dyn Storage, size: u64) -> Result<Edge, OpenError> {
         Vec::new()
     } else {
         let (data, path) = get(storage, tile_path(None, size / TILE_WIDTH as u64, w))?;
-        decode_bundle(&data).ok_or(OpenError::CorruptTile {
-            path,
-            reason: "malformed entry bundle",
-        })?
+        decode_entry_bundle(&data)
+            .ok()
+            .ok_or(OpenError::CorruptTile {
+                path,
+                reason: "malformed entry bundle",
+            })?
     };
     let bundle_path = tile_path(None, size / TILE_WIDTH as u64, w);
     Edge::from_parts(size, levels, bundle).map_err(|reason| OpenError::CorruptTile {
@@ -201,7 +202,8 @@ fn verify_full(storage: &dyn Storage, edge: &[Vec<Hash>], size: u64) -> Result<(
 
 fn verify_bundle(storage: &dyn Storage, index: u64, hashes: &[Hash]) -> Result<(), OpenError> {
     let (data, path) = get(storage, tile_path(None, index, 0))?;
-    let entries = decode_bundle(&data)
+    let entries = decode_entry_bundle(&data)
+        .ok()
         .filter(|e| e.len() == TILE_WIDTH)
         .ok_or(OpenError::CorruptTile {
             path: path.clone(),

@@ -114,10 +114,11 @@ impl Node {
         entry: Vec<u8>,
         blob: Option<Vec<u8>>,
     ) -> Result<Receipt, NodeError> {
-        // The size comes with the checkpoint from the log's head: parsing our own
-        // checkpoint text back for it, on every receipt, was work the log had done.
-        let (size, checkpoint) = self.inner.log.sized_checkpoint();
-        let proof = self.inclusion_proof(index, size)?;
+        let (checkpoint, proof) = self
+            .inner
+            .log
+            .checkpoint_with_proof(index)
+            .map_err(read_err)?;
         let text = TlogProof {
             extra: None,
             index,
