@@ -40,7 +40,7 @@ async fn private_log_verifies_for_anyone_and_replays_only_with_the_key() {
         bump(&n, "private").await;
     }
     let (vkey, size) = (n.vkey().to_string(), n.size());
-    drop(n);
+    n.close().await.unwrap();
     let target = AuditTarget::DataDir(dir.path().into());
 
     // Without the key: the tree verifies, public calls replay (digests included), the

@@ -126,8 +126,8 @@ async fn load_call_receipt_restart() {
     );
     let size = n.size();
 
-    drop(n);
     drop(stranger);
+    n.close().await.unwrap();
     let n = node(dir.path()).await;
     assert_eq!(n.size(), size);
     assert_eq!(n.apps(), vec![info.clone()]);
@@ -152,7 +152,7 @@ async fn load_call_receipt_restart() {
         n.unload("sum.wasm").await.unwrap_err().code(),
         "app_not_found"
     );
-    drop(n);
+    n.close().await.unwrap();
     let n = node(dir.path()).await;
     assert!(n.apps().is_empty(), "unload survives a restart");
 }
@@ -204,4 +204,30 @@ async fn big_records_spill_to_blobs_and_still_verify() {
     let v = r.receipt.verify(n.vkey()).unwrap();
     assert!(matches!(v.record, Record::Call(_)));
     assert!(matches!(n.record(r.index).unwrap(), Record::Call(_)));
+}
+
+// One thread: after a plain drop the sequencer could not run before the re-open, so
+// this fails for certain unless close really waits for the release.
+#[tokio::test(flavor = "current_thread")]
+async fn close_releases_the_directory_for_an_immediate_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = node(dir.path()).await;
+    n.load(load("sum.wasm", SUM)).await.unwrap();
+    n.close().await.unwrap();
+    for round in 0..20u32 {
+        let n = node(dir.path()).await;
+        let r = n
+            .call(call("sum.wasm", "Sum", vec![Value::I32(1), Value::I32(2)]))
+            .await
+            .unwrap();
+        assert_eq!(r.index, 2 + u64::from(round), "round {round}");
+        n.close().await.unwrap();
+    }
+    // While a clone is still held, a second open is refused with a typed error.
+    let n = node(dir.path()).await;
+    let Err(err) = Node::open(NodeOptions::new(dir.path())).await else {
+        panic!("a second open of a held directory succeeded")
+    };
+    assert_eq!(err.code(), "log_unavailable", "{err}");
+    drop(n);
 }

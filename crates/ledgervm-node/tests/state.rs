@@ -65,7 +65,7 @@ async fn counter_survives_a_restart_and_records_digests() {
     };
     let want = ledgervm_node::digest::digest_of([(&b"counter"[..], &3i64.to_le_bytes()[..])]);
     assert_eq!(c.state_digest, want.digest());
-    drop(n);
+    n.close().await.unwrap();
     let n = node(dir.path()).await;
     assert_eq!(get(&n, "counter").await, 3);
     assert_eq!(bump(&n, "counter").await, 4);
@@ -131,7 +131,7 @@ async fn generated_key_unload_forgets_and_byok_reload_reads_back() {
     bump(&n, "byok").await;
     bump(&n, "byok").await;
     n.unload("byok").await.unwrap();
-    drop(n);
+    n.close().await.unwrap();
     let n = node(dir.path()).await;
     n.load(LoadRequest {
         encryption_key: Some(AppKey::generate()),
@@ -208,7 +208,7 @@ async fn private_app_records_are_sealed_and_open_with_the_key() {
         n.kv_get("secret", b"k\x07").await.unwrap_err().code(),
         "forbidden"
     );
-    drop(n);
+    n.close().await.unwrap();
     // Recovery opens sealed records with the sealed app key.
     let n = node(dir.path()).await;
     assert_eq!(bump(&n, "secret").await, 1);

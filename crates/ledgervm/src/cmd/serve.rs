@@ -217,7 +217,7 @@ pub async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
     eprintln!("shutting down: finishing in-flight calls");
     handle.shutdown().await.context("graceful shutdown")?;
     // The files trail the journal by a writer round; leave a complete directory.
-    node.flush().await.context("writing the log's files")?;
+    node.close().await.context("writing the log's files")?;
     Ok(())
 }
 

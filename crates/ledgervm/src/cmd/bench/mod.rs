@@ -276,9 +276,8 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     eprintln!("  log group commit     {open_commit}");
     server.shutdown().await?;
     // The audit reads the data directory, whose files trail the log by a writer round.
-    node.flush().await?;
     let size = node.size();
-    drop(node);
+    node.close().await?;
 
     // 4. Audit replay of the log just written.
     let vkey = {
