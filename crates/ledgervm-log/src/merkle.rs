@@ -23,9 +23,11 @@
 //! verify_inclusion(3, 5, &leaves[3], &proof, &root).unwrap();
 //! ```
 
+mod batch;
 mod proof;
 mod verified;
 
+pub use batch::BatchTree;
 pub use proof::{
     ProofError, prove_consistency, prove_inclusion, verify_consistency, verify_inclusion,
 };

@@ -479,7 +479,7 @@ mod tests {
         for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
             let entries: Vec<Vec<u8>> = chunk.iter().map(|i| i.to_be_bytes().to_vec()).collect();
             leaves.extend(entries.iter().map(|e| leaf_hash(e)));
-            for o in edge.append(&entries) {
+            for o in edge.append(&entries).0 {
                 mem.put(&o.path, o.data).unwrap();
             }
         }

@@ -67,13 +67,25 @@ impl TlogProofError {
 impl TlogProof {
     /// The proof's text form.
     pub fn to_text(&self) -> Vec<u8> {
-        let mut out = format!("{HEADER}\n");
+        use std::fmt::Write;
+        // Sized up front and base64-encoded in place: one allocation per receipt.
+        let extra = self
+            .extra
+            .as_ref()
+            .map_or(0, |e| 7 + e.len().div_ceil(3) * 4);
+        let mut out = String::with_capacity(
+            HEADER.len() + extra + 28 + 45 * self.proof.len() + 2 + self.checkpoint.len(),
+        );
+        out.push_str(HEADER);
+        out.push('\n');
         if let Some(extra) = &self.extra {
-            out.push_str(&format!("extra {}\n", B64.encode(extra)));
+            out.push_str("extra ");
+            B64.encode_string(extra, &mut out);
+            out.push('\n');
         }
-        out.push_str(&format!("index {}\n", self.index));
+        let _ = writeln!(out, "index {}", self.index);
         for h in &self.proof {
-            out.push_str(&B64.encode(h));
+            B64.encode_string(h, &mut out);
             out.push('\n');
         }
         out.push('\n');

@@ -49,6 +49,38 @@ async fn concurrent_appends_are_batched_and_ordered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_append_comes_with_a_proof_against_its_own_signed_checkpoint() {
+    use ledgervm_log::checkpoint::Checkpoint;
+    let d = tempfile::tempdir().unwrap();
+    let log = open(d.path(), opts(16)).await;
+    // Some appends before, so batches start mid-tile and mid-subtree.
+    append_all(&log, 0..37).await;
+    let hs: Vec<_> = (37..700)
+        .map(|k| tokio::spawn(log.append_with_proof(entry(k))))
+        .collect();
+    let mut appended = Vec::new();
+    for h in hs {
+        appended.push(h.await.unwrap().unwrap());
+    }
+    let known = ledgervm_log::note::VerifierSet::new(vec![Box::new(signer().verifier())]);
+    let (size, root) = (log.size(), log.root());
+    let mut sizes = std::collections::BTreeSet::new();
+    for (k, a) in (37..700u64).zip(appended) {
+        assert_eq!(a.index(), k);
+        let (cp, _) = Checkpoint::open(a.checkpoint(), ORIGIN, &known).unwrap();
+        assert_eq!((cp.size, cp.root_hash), (a.tree_size(), a.root()));
+        assert!(a.tree_size() > k, "the checkpoint covers the entry");
+        let proof = a.inclusion_proof().unwrap();
+        verify_inclusion(k, a.tree_size(), &leaf_hash(&entry(k)), &proof, &a.root()).unwrap();
+        // The tree it proves against is the log's, as a consistency proof shows.
+        let consistency = log.consistency_proof(a.tree_size(), size).unwrap();
+        verify_consistency(a.tree_size(), size, &a.root(), &root, &consistency).unwrap();
+        sizes.insert(a.tree_size());
+    }
+    assert!(sizes.len() > 1, "several batches: {sizes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_batch_one_commits_each_entry() {
     let d = tempfile::tempdir().unwrap();
     let log = open(d.path(), opts(1)).await;

@@ -174,7 +174,14 @@ struct Inner {
 }
 
 type PendingAppend = std::pin::Pin<
-    Box<dyn Future<Output = Result<u64, ledgervm_log::appender::AppendError>> + Send>,
+    Box<
+        dyn Future<
+                Output = Result<
+                    ledgervm_log::appender::Appended,
+                    ledgervm_log::appender::AppendError,
+                >,
+            > + Send,
+    >,
 >;
 
 /// A record whose place in the log is fixed but which is not durable yet.
@@ -191,6 +198,8 @@ fn log_err(e: impl std::fmt::Display) -> NodeError {
 fn read_err(e: ledgervm_log::reader::ReadError) -> NodeError {
     NodeError::OutOfRange(e.to_string())
 }
+
+use log_reads::receipt;
 
 fn join_err(e: tokio::task::JoinError) -> NodeError {
     NodeError::Internal(format!("worker task failed: {e}"))
@@ -312,7 +321,7 @@ impl Node {
     /// Appends a record (spilling it to a blob if needed) and waits until it is durable.
     async fn append(&self, record: &Record) -> Result<u64, NodeError> {
         let seq = self.sequence(record).await?;
-        self.finish(seq.done).await
+        Ok(self.finish(seq.done).await?.index())
     }
 
     /// Stores the record's blob if it has one and queues the entry: its index is fixed
@@ -331,11 +340,14 @@ impl Node {
                 .map_err(join_err)?
                 .map_err(|e| NodeError::LogUnavailable(e.to_string()))?;
         }
-        let done = Box::pin(self.inner.log.append(entry.clone()));
+        let done = Box::pin(self.inner.log.append_with_proof(entry.clone()));
         Ok(Sequenced { entry, blob, done })
     }
 
-    async fn finish(&self, done: PendingAppend) -> Result<u64, NodeError> {
+    async fn finish(
+        &self,
+        done: PendingAppend,
+    ) -> Result<ledgervm_log::appender::Appended, NodeError> {
         done.await.map_err(|e| {
             // State may now be ahead of what is durable: refuse further writes until a
             // restart rebuilds everything from the log.
@@ -443,7 +455,19 @@ impl Node {
     /// Every outcome the guest is responsible for — results, traps, running out of fuel,
     /// bad arguments, an unknown function — is recorded and returned as
     /// [`CallResult::outcome`]; only host failures are errors here.
+    ///
+    /// The call runs in a task of its own, so dropping this future (a client hanging
+    /// up, a request timeout) never cancels it: a call that started runs to its durable
+    /// record, and writes it staged are never stranded. One task per call: the HTTP
+    /// layer and the commit wait used to spawn one each.
     pub async fn call(&self, input: CallInput) -> Result<CallResult, NodeError> {
+        let node = self.clone();
+        tokio::spawn(async move { node.run_call(input).await })
+            .await
+            .map_err(join_err)?
+    }
+
+    async fn run_call(&self, input: CallInput) -> Result<CallResult, NodeError> {
         let slot = self
             .inner
             .registry
@@ -515,38 +539,42 @@ impl Node {
         };
         // Stage the writes once the record's place in the log is fixed, with no await in
         // between, so later calls of this app see them; they reach the store only once
-        // the commit is durable. The commit is awaited in a task of its own so that a
-        // caller dropping this future cannot strand staged writes.
+        // the commit is durable.
         let stage = slot.state.stage(call.write_set, digest, count);
         drop(guard);
         let Sequenced { entry, blob, done } = sequenced;
-        let (node, kv) = (self.clone(), slot.state.clone());
-        let committed = tokio::spawn(async move {
-            let index = node.finish(done).await?;
+        let kv = &slot.state;
+        let appended = {
+            let appended = self.finish(done).await?;
+            let index = appended.index();
             // Answer only once the store has the writes, so that a verified read right
-            // after the call sees them. The call that claims the persister waits for it
-            // to finish (so no thread outlives the last call still holding the store);
-            // the others wait for their stage.
-            if kv.set_index_and_claim(stage, index) {
+            // after the call sees them. The call that claims the persister runs it (so
+            // no thread outlives the last call still holding the store), retiring
+            // write-free stages inline; every call then waits for its own stage, which
+            // a persister claimed later picks up if an earlier stage was not durable
+            // yet when this one ran.
+            if kv.set_index_and_claim(stage, index) && !kv.persist_write_free() {
                 let persister = kv.clone();
                 let persisted = tokio::task::spawn_blocking(move || persister.persist_all_ready())
                     .await
                     .map_err(join_err)?;
                 if let Err(e) = persisted {
                     // The store is now behind the log; a restart catches it up.
-                    node.inner
+                    self.inner
                         .failed
                         .lock()
                         .get_or_insert_with(|| e.to_string());
                     tracing::error!(error = %e, "persisting app state failed");
                 }
-            } else {
-                kv.persisted(stage).await;
             }
-            Ok::<u64, NodeError>(index)
-        });
-        let index = committed.await.map_err(join_err)??;
-        let receipt = self.receipt_for(index, entry, blob)?;
+            kv.persisted(stage).await;
+            appended
+        };
+        let index = appended.index();
+        let proof = appended
+            .inclusion_proof()
+            .map_err(|e| NodeError::Internal(format!("inclusion proof of entry {index}: {e}")))?;
+        let receipt = receipt(index, appended.checkpoint(), proof, entry, blob)?;
         Ok(CallResult {
             index,
             authenticated: matches!(call.auth, Some(crate::signing::CallerAuth::Ed25519(_))),

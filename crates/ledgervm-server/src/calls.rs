@@ -33,11 +33,11 @@ pub(crate) fn decode_args(args: Vec<serde_json::Value>) -> Result<Vec<Value>, Ap
     )?)
 }
 
-/// Runs a call on a task of its own so that nothing the HTTP side does (a client hanging
-/// up, the request timeout) can cancel it between execution and its durable record.
+/// Runs a call. [`Node::call`] runs it on a task of its own, so nothing the HTTP side
+/// does (a client hanging up, the request timeout) can cancel it between execution and
+/// its durable record.
 pub(crate) async fn run_call(node: &Node, input: CallInput) -> Result<CallResult, ApiError> {
-    let node = node.clone();
-    Ok(tokio::spawn(async move { node.call(input).await }).await??)
+    Ok(node.call(input).await?)
 }
 
 /// The JSON body of a durable call's answer. Serialized straight from the result:

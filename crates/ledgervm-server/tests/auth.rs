@@ -454,6 +454,8 @@ async fn a_nonce_seen_before_a_restart_is_still_refused_after_it() {
         assert_eq!(s.delete("arith", &u).await.0, 200);
         assert_eq!(s.load_signed(&alice, "arith", "", "l-2").await.0, 201);
         s.handle.shutdown().await.unwrap();
+        // Release the data directory before the restart below opens it.
+        s.node.close().await.unwrap();
         (h, u)
     };
     let s = open(dir.path(), AuthOptions::default()).await;

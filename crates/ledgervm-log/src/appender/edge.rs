@@ -96,26 +96,34 @@ impl Edge {
     pub fn root(&self) -> Hash {
         // The tree is the left-to-right sequence of perfect subtrees given by the binary
         // expansion of its size; RFC 6962's left-balanced MTH is their right fold.
-        let mut subtrees: Vec<Hash> = self
-            .peaks
-            .iter()
-            .rev()
-            .flat_map(|p| p.iter().map(|&(_, h)| h))
-            .collect();
-        match subtrees.pop() {
+        let subtrees = self.subtrees();
+        match subtrees.split_last() {
             None => crate::merkle::empty_root(),
-            Some(last) => subtrees
+            Some((&(_, last), rest)) => rest
                 .iter()
                 .rev()
-                .fold(last, |acc, h| node_hash(h, &acc)),
+                .fold(last, |acc, (_, h)| node_hash(h, &acc)),
         }
     }
 
-    /// Appends `entries` and returns every object the batch creates or changes: full and
-    /// partial entry bundles, and full and partial hash tiles on every level.
-    pub fn append(&mut self, entries: &[Vec<u8>]) -> Vec<Object> {
+    /// The tree's perfect subtrees, largest first, as `(leaf count, root)`: the binary
+    /// expansion of its size, and what [`crate::merkle::BatchTree`] starts a batch from.
+    pub fn subtrees(&self) -> Vec<(u64, Hash)> {
+        self.peaks
+            .iter()
+            .enumerate()
+            .rev()
+            .flat_map(|(level, p)| p.iter().map(move |&(n, h)| ((n as u64) << (8 * level), h)))
+            .collect()
+    }
+
+    /// Appends `entries` and returns every object the batch creates or changes (full and
+    /// partial entry bundles, and full and partial hash tiles on every level) and the
+    /// entries' leaf hashes.
+    pub fn append(&mut self, entries: &[Vec<u8>]) -> (Vec<Object>, Vec<Hash>) {
         let old = self.size;
         let mut out = Vec::new();
+        let mut leaves = Vec::with_capacity(entries.len());
         for e in entries {
             debug_assert!(e.len() <= MAX_ENTRY_LEN);
             self.bundle.push(e.clone());
@@ -126,7 +134,9 @@ impl Edge {
                 });
                 self.bundle.clear();
             }
-            self.push_hash(0, leaf_hash(e), &mut out);
+            let leaf = leaf_hash(e);
+            leaves.push(leaf);
+            self.push_hash(0, leaf, &mut out);
             self.size += 1;
         }
         let new = self.size;
@@ -149,7 +159,7 @@ impl Edge {
                 });
             }
         }
-        out
+        (out, leaves)
     }
 
     fn push_hash(&mut self, level: usize, h: Hash, out: &mut Vec<Object>) {
@@ -264,13 +274,22 @@ mod tests {
         let mut n = 0u64;
         for &b in batches {
             let entries: Vec<Vec<u8>> = (n..n + b as u64).map(entry).collect();
-            for o in edge.append(&entries) {
+            let before = edge.subtrees();
+            let (objects, hashes) = edge.append(&entries);
+            for o in objects {
                 store.insert(o.path, o.data);
             }
-            leaves.extend(entries.iter().map(|e| leaf_hash(e)));
+            assert_eq!(
+                hashes,
+                entries.iter().map(|e| leaf_hash(e)).collect::<Vec<_>>()
+            );
+            // The batch's proof tree starts from the subtrees before it and agrees on the root.
+            let batch = crate::merkle::BatchTree::new(n, &before, &hashes).unwrap();
+            leaves.extend(hashes);
             n += b as u64;
             assert_eq!(edge.size(), n);
             assert_eq!(edge.root(), root_from_leaf_hashes(&leaves), "size {n}");
+            assert_eq!(batch.root(), edge.root(), "size {n}");
             // Every full tile and the current partial tiles are present and correct.
             let mut row = leaves.clone();
             let mut level = 0u32;
@@ -334,7 +353,7 @@ mod tests {
     #[test]
     fn empty_tree_root() {
         assert_eq!(Edge::empty().root(), crate::merkle::empty_root());
-        assert!(Edge::empty().append(&[]).is_empty());
+        assert!(Edge::empty().append(&[]).0.is_empty());
     }
 
     #[test]

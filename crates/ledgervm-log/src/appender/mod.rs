@@ -44,7 +44,7 @@ use std::time::Duration;
 use parking_lot::RwLock;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::merkle::Hash;
+use crate::merkle::{BatchTree, Hash};
 use crate::note::Signer;
 use crate::reader::{LogReader, ReadError};
 use crate::storage::{Storage, StorageError};
@@ -101,6 +101,11 @@ pub enum AppendError {
     /// The log has been shut down.
     #[error("the log is closed")]
     Closed,
+    /// The batch's proof tree disagreed with the root about to be signed. Nothing was
+    /// committed, and the log is now read-only: a receipt that does not verify must
+    /// never go out.
+    #[error("the batch's proof tree disagrees with its root; the log is read-only: {0}")]
+    ProofMismatch(String),
 }
 
 impl AppendError {
@@ -111,6 +116,7 @@ impl AppendError {
             AppendError::Commit(_) => "append.commit_failed",
             AppendError::ReadOnly => "append.read_only",
             AppendError::Closed => "append.closed",
+            AppendError::ProofMismatch(_) => "append.proof_mismatch",
         }
     }
 }
@@ -133,7 +139,64 @@ struct Shared {
 
 struct Request {
     entry: Vec<u8>,
-    done: oneshot::Sender<Result<u64, AppendError>>,
+    done: oneshot::Sender<Result<Appended, AppendError>>,
+}
+
+/// A durable entry and what its receipt needs: the signed checkpoint of the batch that
+/// committed it, and that batch's [`BatchTree`], which proves any of its entries with a
+/// few lookups. Cheap to clone; entries of one batch share it.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    index: u64,
+    batch: Arc<Committed>,
+}
+
+#[derive(Debug)]
+struct Committed {
+    checkpoint: Arc<Vec<u8>>,
+    tree: BatchTree,
+}
+
+impl Appended {
+    /// The entry's index.
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// The signed checkpoint (signed-note bytes) of the batch that committed the entry:
+    /// a tree of [`Appended::tree_size`] leaves with root [`Appended::root`].
+    pub fn checkpoint(&self) -> &Arc<Vec<u8>> {
+        &self.batch.checkpoint
+    }
+
+    /// The size of the tree the checkpoint signs.
+    pub fn tree_size(&self) -> u64 {
+        self.batch.tree.size()
+    }
+
+    /// The root hash the checkpoint signs.
+    pub fn root(&self) -> Hash {
+        self.batch.tree.root()
+    }
+
+    /// The entry's RFC 9162 inclusion proof in the checkpoint's tree, from memory. The
+    /// sequencer checked the batch tree's root against the root it signed before it
+    /// committed the batch.
+    pub fn inclusion_proof(&self) -> Result<Vec<Hash>, crate::merkle::MerkleError> {
+        self.batch.tree.inclusion_proof(self.index)
+    }
+}
+
+/// Why a batch did not commit.
+enum CommitFailure {
+    Storage(StorageError),
+    Proof(String),
+}
+
+impl From<StorageError> for CommitFailure {
+    fn from(e: StorageError) -> Self {
+        CommitFailure::Storage(e)
+    }
 }
 
 enum Msg {
@@ -232,6 +295,32 @@ impl Log {
         &self,
         entry: Vec<u8>,
     ) -> impl Future<Output = Result<u64, AppendError>> + Send + 'static {
+        let appended = self.append_with_proof(entry);
+        async move { appended.await.map(|a| a.index) }
+    }
+
+    /// [`Log::append`], resolving to the entry's index together with the checkpoint that
+    /// first covered it and the entry's inclusion proof in that checkpoint's tree: all a
+    /// receipt needs, without reading the tree back.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use ledgervm_log::{appender::{Log, LogOptions}, note::Signer, storage::LocalStorage};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let signer = Signer::generate("example.com/log").unwrap();
+    /// # let log = Log::open(LocalStorage::open(dir.path()).unwrap(), signer, "example.com/log",
+    /// #     LogOptions::default()).await.unwrap();
+    /// let a = log.append_with_proof(b"hello".to_vec()).await.unwrap();
+    /// let proof = a.inclusion_proof().unwrap();
+    /// ledgervm_log::merkle::verify_inclusion(
+    ///     a.index(), a.tree_size(), &ledgervm_log::merkle::leaf_hash(b"hello"), &proof, &a.root(),
+    /// ).unwrap();
+    /// # }
+    /// ```
+    pub fn append_with_proof(
+        &self,
+        entry: Vec<u8>,
+    ) -> impl Future<Output = Result<Appended, AppendError>> + Send + 'static {
         let queued = if entry.len() > MAX_ENTRY_LEN {
             Err(AppendError::EntryTooLarge {
                 len: entry.len(),
@@ -426,30 +515,55 @@ impl Sequencer {
         let signer = self.signer.clone();
         let origin = self.origin.clone();
         let res = tokio::task::spawn_blocking(move || {
-            let objects = edge.append(&entries);
+            let before = edge.subtrees();
+            let (objects, leaves) = edge.append(&entries);
             let root = edge.root();
+            // Receipts are read from this tree: it must agree with the root we sign, or
+            // nothing is committed.
+            let tree = BatchTree::new(first, &before, &leaves)
+                .map_err(|e| CommitFailure::Proof(e.to_string()))?;
+            if tree.root() != root {
+                return Err(CommitFailure::Proof(format!(
+                    "tree of {} leaves: batch root {} against edge root {}",
+                    edge.size(),
+                    hex::encode(tree.root()),
+                    hex::encode(root)
+                )));
+            }
             let cp = open::sign_checkpoint(&signer, &origin, edge.size(), &root);
             for o in objects {
                 storage.put(&o.path, o.data)?;
             }
             storage.swap_checkpoint(Some(&old_cp), &cp)?;
-            Ok::<_, StorageError>((edge, root, cp))
+            Ok::<_, CommitFailure>((edge, tree, cp))
         })
         .await;
         match res {
-            Ok(Ok((edge, root, cp))) => {
+            Ok(Ok((edge, tree, cp))) => {
+                let checkpoint = Arc::new(cp);
                 *self.shared.head.write() = Head {
                     size: edge.size(),
-                    root,
-                    checkpoint: Arc::new(cp),
+                    root: tree.root(),
+                    checkpoint: checkpoint.clone(),
                 };
                 self.edge = Some(edge);
                 self.shared.batches.fetch_add(1, Ordering::SeqCst);
+                let batch = Arc::new(Committed { checkpoint, tree });
                 for (i, d) in dones.into_iter().enumerate() {
-                    let _ = d.send(Ok(first + i as u64));
+                    let _ = d.send(Ok(Appended {
+                        index: first + i as u64,
+                        batch: batch.clone(),
+                    }));
                 }
             }
-            Ok(Err(e)) => {
+            Ok(Err(CommitFailure::Proof(why))) => {
+                tracing::error!(%why, "batch proof tree disagrees with its root; the log is now read-only");
+                self.shared.read_only.store(true, Ordering::SeqCst);
+                for d in dones {
+                    let _ = d.send(Err(AppendError::ProofMismatch(why.clone())));
+                }
+            }
+            Ok(Err(CommitFailure::Storage(e))) => {
                 tracing::error!(error = %e, "log commit failed; the log is now read-only");
                 self.shared.read_only.store(true, Ordering::SeqCst);
                 let e = Arc::new(e);

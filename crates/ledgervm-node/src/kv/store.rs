@@ -323,6 +323,37 @@ impl AppKv {
         }
     }
 
+    /// Run by a claimed persister before it goes to a blocking thread: retires, without
+    /// I/O, the durable stages at the front of the queue that wrote nothing. Returns
+    /// `true`, with the claim released, when no durable stage is left; `false` when a
+    /// stage with writes is next and [`AppKv::persist_all_ready`] must run.
+    ///
+    /// Why: a call that writes nothing leaves the store, its digest and its key count as
+    /// they were, so there is nothing to persist. Only the metadata's next index would
+    /// move, and recovery re-applies write-free records at no cost (it scans the whole
+    /// log anyway, checking each record's digest). A redb commit on a blocking thread
+    /// per batch of such calls was ~2.5% of `ledgervm bench`'s CPU.
+    pub fn persist_write_free(&self) -> bool {
+        let mut live = self.live.lock();
+        let mut through = None;
+        while let Some(s) = live.queue.front()
+            && s.index.is_some()
+            && s.writes.is_empty()
+        {
+            through = Some(s.seq);
+            live.queue.pop_front();
+        }
+        let done = live.queue.front().is_none_or(|s| s.index.is_none());
+        if done {
+            live.persisting = false;
+        }
+        drop(live);
+        if let Some(seq) = through {
+            self.persisted.send_modify(|p| p.through = Some(seq));
+        }
+        done
+    }
+
     /// Waits until stage `seq` is persisted (or a persist has failed).
     pub async fn persisted(&self, seq: u64) {
         let mut rx = self.persisted.subscribe();
@@ -348,6 +379,11 @@ impl AppKv {
             return Ok(());
         };
         let (last_seq, last_index) = (*last_seq, *last_index);
+        if batch.iter().all(|(_, _, s)| s.writes.is_empty()) {
+            // Nothing changed (see `persist_write_free`).
+            self.persisted.send_modify(|p| p.through = Some(last_seq));
+            return Ok(());
+        }
         let (last_count, last_digest) = (last.count, last.digest.clone());
         let mut txn = self.db.begin_write().map_err(io)?;
         let n = self.commits.fetch_add(1, Ordering::Relaxed) + 1;

@@ -108,7 +108,7 @@ impl Node {
         self.receipt_for(index, entry, blob)
     }
 
-    pub(super) fn receipt_for(
+    fn receipt_for(
         &self,
         index: u64,
         entry: Vec<u8>,
@@ -119,23 +119,7 @@ impl Node {
             .log
             .checkpoint_with_proof(index)
             .map_err(read_err)?;
-        let text = TlogProof {
-            extra: None,
-            index,
-            proof,
-            checkpoint: checkpoint.to_vec(),
-        }
-        .to_text();
-        let utf8 = |b: Vec<u8>| {
-            String::from_utf8(b)
-                .map_err(|_| NodeError::Corrupt(format!("entry {index} is not UTF-8")))
-        };
-        Ok(Receipt {
-            format: RECEIPT_FORMAT.into(),
-            entry: utf8(entry)?,
-            blob: blob.map(utf8).transpose()?,
-            proof: utf8(text)?,
-        })
+        receipt(index, &checkpoint, proof, entry, blob)
     }
 
     /// A blob by SHA-256 name, checked against its name.
@@ -147,4 +131,31 @@ impl Node {
             other => NodeError::Corrupt(other.to_string()),
         })
     }
+}
+
+/// A receipt for the entry at `index`: the entry (and its blob), with its inclusion
+/// `proof` and the signed `checkpoint` it leads to, as C2SP `tlog-proof` text.
+pub(super) fn receipt(
+    index: u64,
+    checkpoint: &[u8],
+    proof: Vec<ledgervm_log::merkle::Hash>,
+    entry: Vec<u8>,
+    blob: Option<Vec<u8>>,
+) -> Result<Receipt, NodeError> {
+    let text = TlogProof {
+        extra: None,
+        index,
+        proof,
+        checkpoint: checkpoint.to_vec(),
+    }
+    .to_text();
+    let utf8 = |b: Vec<u8>| {
+        String::from_utf8(b).map_err(|_| NodeError::Corrupt(format!("entry {index} is not UTF-8")))
+    };
+    Ok(Receipt {
+        format: RECEIPT_FORMAT.into(),
+        entry: utf8(entry)?,
+        blob: blob.map(utf8).transpose()?,
+        proof: utf8(text)?,
+    })
 }

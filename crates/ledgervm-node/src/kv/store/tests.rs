@@ -163,3 +163,37 @@ proptest! {
         prop_assert_eq!(listed_a, want_a);
     }
 }
+
+#[tokio::test]
+async fn write_free_stages_retire_without_a_store_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = KvStore::open(&dir.path().join("s.redb")).unwrap();
+    let kv = store.generation("app", AppKey::generate()).unwrap();
+    commit(&kv, 3, vec![w(b"a", Some(b"1"))]);
+    assert_eq!(kv.next_index(), 4);
+    let stage = |kv: &AppKv, writes| {
+        let (digest, count) = kv.digest();
+        kv.stage(writes, digest, count)
+    };
+
+    // Two write-free calls: the claimer retires both inline, the metadata stays put.
+    let (s1, s2) = (stage(&kv, vec![]), stage(&kv, vec![]));
+    assert!(kv.set_index_and_claim(s1, 4));
+    kv.set_index(s2, 5);
+    assert!(kv.persist_write_free(), "nothing with writes is left");
+    kv.persisted(s2).await;
+    assert_eq!((kv.staged(), kv.next_index()), (0, 4));
+
+    // A write-free stage behind one that is not durable yet is not retired early, and
+    // one behind a stage with writes leaves the work to the blocking persister.
+    let (s3, s4) = (stage(&kv, vec![w(b"b", Some(b"2"))]), stage(&kv, vec![]));
+    assert!(kv.set_index_and_claim(s4, 7));
+    assert!(kv.persist_write_free(), "the claim is released");
+    assert_eq!(kv.staged(), 2);
+    assert!(kv.set_index_and_claim(s3, 6));
+    assert!(!kv.persist_write_free(), "stage 3 has writes");
+    kv.persist_all_ready().unwrap();
+    kv.persisted(s4).await;
+    assert_eq!((kv.staged(), kv.next_index()), (0, 8));
+    assert_eq!(kv.read_persisted(b"b").unwrap().map(|v| v.index), Some(6));
+}
