@@ -24,7 +24,14 @@ proptest! {
         prop_assert_eq!(&Value::from_json_typed(&reparsed, &ty).unwrap(), &v);
         // Deterministic: the same value always prints the same text.
         prop_assert_eq!(j.to_string(), back.to_json().to_string());
+        // Serialize writes what to_json builds, byte for byte.
+        prop_assert_eq!(serde_json::to_string(&v).unwrap(), j.to_string());
         // The type's own JSON form round-trips too.
         prop_assert_eq!(&ValueType::from_json(&ty.to_json()).unwrap(), &ty);
+    }
+
+    #[test]
+    fn serialize_matches_to_json_for_component_values((_ty, v) in typed_value(true)) {
+        prop_assert_eq!(serde_json::to_string(&v).unwrap(), v.to_json().to_string());
     }
 }
