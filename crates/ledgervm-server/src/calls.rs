@@ -7,9 +7,9 @@
 use crate::ServerState;
 use crate::apps::check_name;
 use crate::error::{ApiError, json_response};
-use crate::extract::{JsonBody, Path};
+use crate::extract::{Caller, JsonBody, Path};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use ledgervm_node::record::Outcome;
 use ledgervm_node::{CallInput, CallResult, Node};
@@ -99,11 +99,10 @@ pub fn call_json(res: &CallResult) -> (StatusCode, CallJson<'_>) {
 pub(crate) async fn call(
     State(s): State<ServerState>,
     Path((app, func)): Path<(String, String)>,
-    headers: HeaderMap,
+    Caller(requester): Caller,
     JsonBody(body): JsonBody<CallBody>,
 ) -> Result<Response, ApiError> {
     check_name(&app)?;
-    let requester = crate::auth::requester(&headers, None)?;
     let args = decode_args(body.args)?;
     let input = CallInput {
         app,

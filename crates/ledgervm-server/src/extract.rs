@@ -128,6 +128,19 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     }
 }
 
+/// Who is calling, from the `X-Ledgervm-*` authentication headers ([`crate::auth`]);
+/// malformed ones are 400/401 as `auth::requester` says. Reads the headers in place:
+/// axum's `HeaderMap` extractor clones the whole map for every call.
+pub struct Caller(pub ledgervm_node::Requester);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        crate::auth::requester(&parts.headers, None).map(Caller)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
