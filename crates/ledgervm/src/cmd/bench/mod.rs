@@ -19,6 +19,7 @@ use ledgervm_runtime::{CallRequest, Runtime, RuntimeConfig, state};
 use std::time::{Duration, Instant};
 
 mod load;
+mod machine;
 
 /// Arguments of `ledgervm bench`.
 #[derive(clap::Args, Debug)]
@@ -227,9 +228,12 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
         "/v1/apps/bench/calls/add",
         r#"{"args":[{"type":"i32","value":1},{"type":"i32","value":2}]}"#,
     );
-    let (before, cpu0) = (node.log_stats(), process_cpu());
+    let (before, cpu0, machine0) = (node.log_stats(), process_cpu(), machine::sample());
     let (e2e, closed_lat) = load::closed_loop(addr, &add, a.concurrency, span).await?;
-    let after = node.log_stats();
+    let (after, machine) = (
+        node.log_stats(),
+        machine::between(machine0, machine::sample()),
+    );
     each_answer_logged(&before, &after, closed_lat.len())?;
     let cpu_per_call =
         (process_cpu() - cpu0).as_secs_f64() * 1e6 / (after.size - before.size).max(1) as f64;
@@ -244,6 +248,9 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     eprintln!(
         "  CPU per call         {cpu_per_call:.0} µs (server and load generator, all threads)"
     );
+    if let Some(m) = machine {
+        eprintln!("  machine              {m}");
+    }
     eprintln!("  log group commit     {commit}");
 
     // 2b. A KV-heavy call (10 reads + 10 writes of the app's persistent, encrypted
@@ -320,6 +327,8 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
             "audit_replay_calls_per_s": report.calls_per_second(),
             "audit_calls": report.calls_replayed,
             "http_cpu_us_per_call": cpu_per_call,
+            "http_machine_idle_percent": machine.map(|m| m.idle),
+            "http_machine_steal_percent": machine.map(|m| m.steal),
             "commit_batches": commit.batches,
             "commit_mean_batch": commit.mean_batch,
             "commit_mean_us": commit.commit_us,
