@@ -13,6 +13,7 @@ mod recover;
 
 pub use kvops::KvValue;
 pub use log_reads::LogStats;
+use log_reads::receipt;
 
 use crate::blobs::BlobStore;
 use crate::error::NodeError;
@@ -198,8 +199,6 @@ fn log_err(e: impl std::fmt::Display) -> NodeError {
 fn read_err(e: ledgervm_log::reader::ReadError) -> NodeError {
     NodeError::OutOfRange(e.to_string())
 }
-
-use log_reads::receipt;
 
 fn join_err(e: tokio::task::JoinError) -> NodeError {
     NodeError::Internal(format!("worker task failed: {e}"))
