@@ -25,13 +25,11 @@
 
 mod batch;
 mod proof;
-mod verified;
 
 pub use batch::BatchTree;
 pub use proof::{
     ProofError, prove_consistency, prove_inclusion, verify_consistency, verify_inclusion,
 };
-pub use verified::VerifiedNodes;
 
 /// A SHA-256 tree hash.
 pub type Hash = [u8; 32];

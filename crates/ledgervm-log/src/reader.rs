@@ -26,8 +26,8 @@ use parking_lot::Mutex;
 
 use crate::appender::{TILE_WIDTH, tile_path};
 use crate::merkle::{
-    Hash, HashReader, MerkleError, VerifiedNodes, leaf_hash, node_hash, prove_consistency,
-    prove_inclusion, split_stored_hash_index, stored_hash_index, tree_hash, verify_consistency,
+    Hash, HashReader, MerkleError, leaf_hash, node_hash, prove_consistency, prove_inclusion,
+    split_stored_hash_index, stored_hash_index, tree_hash, verify_consistency, verify_inclusion,
 };
 use crate::storage::{Storage, StorageError};
 use crate::tile::{decode_entry_bundle, narrower_version};
@@ -104,8 +104,9 @@ impl Expanded {
 
     /// Expands `hashes`, reusing the inner nodes of `prev`, an expansion of a prefix of
     /// them (a narrower version of the same partial tile). The right edge of a growing
-    /// log gets a new partial tile with every batch, and every receipt proves inclusion
-    /// against it: expanding each from scratch cost up to 255 hashes per batch and level.
+    /// log gets a new partial tile with every batch, and every proof or receipt asked for
+    /// at the current size reads it: expanding each from scratch cost up to 255 hashes
+    /// per batch and level.
     fn extend(prev: Option<&Expanded>, hashes: Vec<Hash>) -> Self {
         let mut levels = vec![hashes];
         for h in 1..8 {
@@ -135,9 +136,6 @@ pub struct LogReader {
     /// that the next, wider version extends ([`Expanded::extend`]).
     partials: Mutex<HashMap<(u8, u64), Arc<Expanded>>>,
     bundles: Mutex<LruCache<CacheKey, Arc<Vec<u8>>>>,
-    /// What the checks of proofs against the current root have established: receipts of
-    /// one batch share most of their path to the root, and hashing it once is enough.
-    verified: Mutex<VerifiedNodes>,
 }
 
 /// Partial-tile bases kept at most; the right edge of a log has one partial tile per
@@ -160,7 +158,6 @@ impl LogReader {
             tiles: Mutex::new(LruCache::new(cap)),
             partials: Mutex::new(HashMap::new()),
             bundles: Mutex::new(LruCache::new(cap)),
-            verified: Mutex::new(VerifiedNodes::default()),
         }
     }
 
@@ -258,9 +255,7 @@ impl LogReader {
             path: tile_path(None, b, if width == TILE_WIDTH { 0 } else { width }),
             reason: reason.to_string(),
         };
-        let mut entries = decode_entry_bundle(&data)
-            .ok()
-            .ok_or_else(|| corrupt("malformed bundle"))?;
+        let mut entries = decode_entry_bundle(&data).map_err(|_| corrupt("malformed bundle"))?;
         let i = (index % TILE_WIDTH as u64) as usize;
         if entries.len() != width {
             return Err(corrupt("wrong number of entries"));
@@ -299,13 +294,12 @@ impl LogReader {
             let leaf = r
                 .read_hashes(&[stored_hash_index(0, index)])
                 .map_err(merkle)?;
-            self.verified
-                .lock()
-                .verify(index, size, &leaf[0], &proof, &root)
-                .map_err(|e| ReadError::Corrupt {
+            verify_inclusion(index, size, &leaf[0], &proof, &root).map_err(|e| {
+                ReadError::Corrupt {
                     path: format!("inclusion proof {index}@{size}"),
                     reason: e.to_string(),
-                })?;
+                }
+            })?;
         }
         Ok(proof)
     }

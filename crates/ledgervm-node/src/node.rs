@@ -543,32 +543,27 @@ impl Node {
         drop(guard);
         let Sequenced { entry, blob, done } = sequenced;
         let kv = &slot.state;
-        let appended = {
-            let appended = self.finish(done).await?;
-            let index = appended.index();
-            // Answer only once the store has the writes, so that a verified read right
-            // after the call sees them. The call that claims the persister runs it (so
-            // no thread outlives the last call still holding the store), retiring
-            // write-free stages inline; every call then waits for its own stage, which
-            // a persister claimed later picks up if an earlier stage was not durable
-            // yet when this one ran.
-            if kv.set_index_and_claim(stage, index) && !kv.persist_write_free() {
-                let persister = kv.clone();
-                let persisted = tokio::task::spawn_blocking(move || persister.persist_all_ready())
-                    .await
-                    .map_err(join_err)?;
-                if let Err(e) = persisted {
-                    // The store is now behind the log; a restart catches it up.
-                    self.inner
-                        .failed
-                        .lock()
-                        .get_or_insert_with(|| e.to_string());
-                    tracing::error!(error = %e, "persisting app state failed");
-                }
+        let appended = self.finish(done).await?;
+        // Answer only once the store has the writes, so that a verified read right after
+        // the call sees them. The call that claims the persister runs it (so no thread
+        // outlives the last call still holding the store), retiring write-free stages
+        // inline; every call then waits for its own stage, which a persister claimed
+        // later picks up if an earlier stage was not durable yet when this one ran.
+        if kv.set_index_and_claim(stage, appended.index()) && !kv.persist_write_free() {
+            let persister = kv.clone();
+            let persisted = tokio::task::spawn_blocking(move || persister.persist_all_ready())
+                .await
+                .map_err(join_err)?;
+            if let Err(e) = persisted {
+                // The store is now behind the log; a restart catches it up.
+                self.inner
+                    .failed
+                    .lock()
+                    .get_or_insert_with(|| e.to_string());
+                tracing::error!(error = %e, "persisting app state failed");
             }
-            kv.persisted(stage).await;
-            appended
-        };
+        }
+        kv.persisted(stage).await;
         let index = appended.index();
         let proof = appended
             .inclusion_proof()

@@ -151,12 +151,10 @@ fn read_edge(storage: &dyn Storage, size: u64) -> Result<Edge, OpenError> {
         Vec::new()
     } else {
         let (data, path) = get(storage, tile_path(None, size / TILE_WIDTH as u64, w))?;
-        decode_entry_bundle(&data)
-            .ok()
-            .ok_or(OpenError::CorruptTile {
-                path,
-                reason: "malformed entry bundle",
-            })?
+        decode_entry_bundle(&data).map_err(|_| OpenError::CorruptTile {
+            path,
+            reason: "malformed entry bundle",
+        })?
     };
     let bundle_path = tile_path(None, size / TILE_WIDTH as u64, w);
     Edge::from_parts(size, levels, bundle).map_err(|reason| OpenError::CorruptTile {

@@ -195,46 +195,19 @@ pub fn verify_inclusion(
     proof: &[Hash],
     root: &Hash,
 ) -> Result<(), ProofError> {
-    check_inclusion_args(index, size)?;
-    match walk_inclusion(index, size, leaf, proof, |_, _, _, _| false)? {
-        Some(r) if r == *root => Ok(()),
-        _ => Err(ProofError::RootMismatch),
-    }
-}
-
-/// Step 1 of RFC 9162 §2.1.3.2, and the size this code supports.
-pub(super) fn check_inclusion_args(index: u64, size: u64) -> Result<(), ProofError> {
     if size > MAX_TREE_SIZE {
         return Err(ProofError::TooLarge);
     }
+    // Step 1.
     if index >= size {
         return Err(ProofError::IndexOutOfRange { index, size });
     }
-    Ok(())
-}
-
-/// Steps 2–5 of RFC 9162 §2.1.3.2 for a checked `index < size`: the root that `proof`
-/// leads to from `leaf`. Before each proof hash is used, `stop(level, index, hash,
-/// used)` is shown the node reached (its level and index in the tree of `size` leaves,
-/// its hash, and how many proof hashes lie below it); if it returns true the walk ends
-/// there with `None` (see [`super::VerifiedNodes`]).
-pub(super) fn walk_inclusion(
-    index: u64,
-    size: u64,
-    leaf: &Hash,
-    proof: &[Hash],
-    mut stop: impl FnMut(u8, u64, &Hash, usize) -> bool,
-) -> Result<Option<Hash>, ProofError> {
     // Steps 2–3.
     let mut f_n = index;
     let mut s_n = size - 1;
     let mut r = *leaf;
-    let mut level: u8 = 0;
     // Step 4.
-    for (used, p) in proof.iter().enumerate() {
-        if stop(level, f_n, &r, used) {
-            return Ok(None);
-        }
+    for p in proof {
         if s_n == 0 {
             return Err(ProofError::WrongLength);
         }
@@ -244,7 +217,6 @@ pub(super) fn walk_inclusion(
                 while f_n & 1 == 0 && f_n != 0 {
                     f_n >>= 1;
                     s_n >>= 1;
-                    level += 1;
                 }
             }
         } else {
@@ -252,13 +224,15 @@ pub(super) fn walk_inclusion(
         }
         f_n >>= 1;
         s_n >>= 1;
-        level += 1;
     }
     // Step 5.
     if s_n != 0 {
         return Err(ProofError::WrongLength);
     }
-    Ok(Some(r))
+    if r != *root {
+        return Err(ProofError::RootMismatch);
+    }
+    Ok(())
 }
 
 /// Verify that the tree of `new` leaves with root `new_root` extends the tree of `old`

@@ -238,25 +238,8 @@ impl Formatter for Sorting<'_, '_> {
         if self.0.in_key {
             self.0.usable = false;
         }
-        // The same escapes as serde_json's own formatter (which are JCS's).
-        let out = &mut self.0.out;
-        match escape {
-            CharEscape::Quote => out.extend_from_slice(b"\\\""),
-            CharEscape::ReverseSolidus => out.extend_from_slice(b"\\\\"),
-            CharEscape::Solidus => out.extend_from_slice(b"\\/"),
-            CharEscape::Backspace => out.extend_from_slice(b"\\b"),
-            CharEscape::FormFeed => out.extend_from_slice(b"\\f"),
-            CharEscape::LineFeed => out.extend_from_slice(b"\\n"),
-            CharEscape::CarriageReturn => out.extend_from_slice(b"\\r"),
-            CharEscape::Tab => out.extend_from_slice(b"\\t"),
-            CharEscape::AsciiControl(byte) => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(byte >> 4)]);
-                out.push(HEX[usize::from(byte & 0xf)]);
-            }
-        }
-        Ok(())
+        // serde_json's own escapes, which are JCS's.
+        serde_json::ser::CompactFormatter.write_char_escape(&mut self.0.out, escape)
     }
 
     fn begin_array<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
