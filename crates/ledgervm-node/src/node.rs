@@ -46,10 +46,12 @@ pub struct NodeOptions {
     pub runtime: RuntimeConfig,
     /// Largest group-commit batch.
     pub max_batch: usize,
-    /// Longest a batch waits to fill. Default 0.5 ms: in `ledgervm bench` (64
-    /// connections, one app) it gave ~20% more durable calls/s than 2 ms; against 0
-    /// (take what is queued) it won while the file writer woke per batch and was
-    /// within noise after (docs/BENCHMARKS.md).
+    /// Longest a batch waits to fill. Default zero: take what is queued, which already
+    /// batches under load, because calls queue up while the previous batch commits.
+    /// A wait is a tokio timer, and tokio's timers tick in whole milliseconds, so the
+    /// former 0.5 ms default really held every batch 1–2 ms: in `ledgervm bench` zero
+    /// gave 16–21k durable calls/s against 14–16k, and halved the half-rate p50
+    /// (docs/BENCHMARKS.md, 2026-11-22 session 2).
     pub max_wait: Duration,
     /// Admin key, `--debug` users, timestamp skew.
     pub auth: AuthOptions,
@@ -68,7 +70,7 @@ impl NodeOptions {
             origin: "localhost/ledgervm".into(),
             runtime: RuntimeConfig::default(),
             max_batch: 256,
-            max_wait: Duration::from_micros(500),
+            max_wait: Duration::ZERO,
             auth: AuthOptions::default(),
             max_keys: DEFAULT_MAX_KEYS,
             storage_faults: None,

@@ -62,7 +62,8 @@ pub struct LogOptions {
     pub max_batch: usize,
     /// How long the sequencer waits for more entries when fewer than `max_batch` are
     /// queued. Default zero: take what is queued, which already batches under load
-    /// because appends queue up while the previous batch commits.
+    /// because appends queue up while the previous batch commits. A non-zero wait is a
+    /// tokio timer, which rounds up to whole milliseconds.
     pub max_wait: Duration,
     /// How much of the stored tree [`Log::open`] re-hashes. Default [`VerifyOnOpen::Full`].
     pub verify_on_open: VerifyOnOpen,

@@ -4,7 +4,7 @@
 //! # Layout
 //! The directory is exactly a `tlog-tiles` tree (`checkpoint`, `tile/<L>/...`,
 //! `tile/entries/...`), so it can be served as static files. The backend's private files
-//! start with a dot: `.journal` (the write-ahead journal) and `.lock` (held with an
+//! start with a dot: `.journal.<N>` (the write-ahead journal) and `.lock` (held with an
 //! advisory lock so that two processes never write one log). A static server should not
 //! serve dot-files.
 //!
@@ -16,7 +16,7 @@
 //! against ~9 ms for the raw `write`+`fdatasync` baseline.
 //!
 //! Instead, [`Storage::swap_checkpoint`] appends one record holding every object of the
-//! batch plus the new checkpoint to `.journal` and calls `fdatasync` **once**. That is the
+//! batch plus the new checkpoint to the journal and calls `fdatasync` **once**. That is the
 //! commit point, and all the commit waits for. The batch is then handed to a background
 //! thread ([`Publisher`]) that writes the objects to their real paths (temp file +
 //! `rename`, no fsync) and then the `checkpoint` file, so the file never names a tile
@@ -30,13 +30,14 @@
 //! previous version plus these bytes" — so a record is about the size of the batch's new
 //! entries and hashes rather than whole 64 KiB bundles; frames carry a CRC-32.
 //!
-//! The journal is trimmed by a *flush*: once it passes
-//! [`LocalOptions::flush_threshold`] bytes, writeback of every file written since the
-//! last flush is started at once, each is fsynced (on a few threads, so the filesystem
-//! folds them into a few journal commits), then the parent directories, then the journal
-//! is truncated to zero. The flush costs ~0.2–1 ms per batch, amortised. Last, the
-//! partial versions of every tile that became full are deleted, which bounds the
-//! directory to about one partial tile per level.
+//! The journal is retired by a *flush*: once it passes
+//! [`LocalOptions::flush_threshold`] bytes, commits switch to a spare journal, and a
+//! background thread fsyncs every file the old journal's records wrote (on a few
+//! threads, so the filesystem folds them into a few journal commits), then their
+//! directories, then deletes the old journal. Last, the partial versions of every tile
+//! that became full are deleted, which bounds the directory to about one partial tile
+//! per level. Journal files are `.journal.<generation>`; see [`flush`] for the order
+//! and why it is safe.
 //!
 //! # Every version stays readable
 //! The background writer skips versions of a growing object superseded within one of its
@@ -47,13 +48,15 @@
 //! the newest versions only; `tlog-tiles` clients fall back to the full tile.
 //!
 //! With [`LocalOptions::fault`] set, all of this runs in one thread in a fixed order
-//! (journal, objects, checkpoint file) so that fault step numbers are reproducible.
+//! (journal, objects, checkpoint file, flush) so that fault step numbers are
+//! reproducible.
 //!
 //! # Recovery
-//! [`LocalStorage::open`] reads the journal, drops a torn tail (a record whose checksum
-//! fails was never acknowledged), re-applies every complete record in order — rewriting
-//! objects whose un-fsynced contents may have been lost or torn — flushes, and truncates
-//! the journal. Re-applying is idempotent, so a crash during recovery is harmless.
+//! [`LocalStorage::open`] reads the journals oldest first, drops a torn tail (a record
+//! whose checksum fails was never acknowledged; only the newest journal may have one),
+//! re-applies every complete record in order — rewriting objects whose un-fsynced
+//! contents may have been lost or torn — makes the files durable, and starts a new,
+//! empty journal. Re-applying is idempotent, so a crash during recovery is harmless.
 //!
 //! # After a failure
 //! Any error after the journal append leaves the outcome unknown, and after a failed
@@ -75,7 +78,9 @@ use super::journal::{self, Op};
 use super::prefix::{self, growing_key};
 use super::publisher::{Publisher, temp_path, write_temp};
 use super::{Storage, StorageError, validate_path};
+use flush::{Files, Journal, Retire, Retired, create_journal, journal_path, list_journals};
 
+/// The journal files' name; generation `N` is `.journal.N`.
 const JOURNAL: &str = ".journal";
 const LOCK: &str = ".lock";
 const CHECKPOINT: &str = "checkpoint";
@@ -83,9 +88,9 @@ const CHECKPOINT: &str = "checkpoint";
 /// Options for [`LocalStorage`].
 #[derive(Debug, Clone)]
 pub struct LocalOptions {
-    /// Journal size in bytes after which a commit also flushes: fsyncs every file written
-    /// since the last flush and truncates the journal. Larger values amortise better;
-    /// smaller ones bound recovery time. Default 32 MiB.
+    /// Journal size in bytes after which commits move to a new journal and the old one
+    /// is flushed in the background: every file it wrote is fsynced, then it is deleted.
+    /// Larger values amortise better; smaller ones bound recovery time. Default 32 MiB.
     pub flush_threshold: u64,
     /// Fault injection at each internal write step (tests only).
     pub fault: Option<Arc<FaultInjector>>,
@@ -117,8 +122,6 @@ pub struct LocalStorage {
     // Declared first so it is dropped (and finishes its last write) before `st` releases
     // the directory lock.
     publisher: Option<Publisher>,
-    /// The background deleter of superseded partial tiles, if one is running.
-    gc: Mutex<Option<std::thread::JoinHandle<()>>>,
     dir: PathBuf,
     opts: LocalOptions,
     st: Mutex<State>,
@@ -135,8 +138,14 @@ type Version = (String, Arc<Vec<u8>>);
 #[derive(Debug)]
 struct State {
     _lock: File,
-    journal: File,
+    /// The journal commits append to.
+    journal: Journal,
     journal_len: u64,
+    /// The next journal, ready (and its directory entry durable) for the next rotation;
+    /// `None` while the previous journal is being retired.
+    spare: Option<Journal>,
+    /// The background retirement of the previous journal, if one is running.
+    flusher: Option<std::thread::JoinHandle<Result<Retired, StorageError>>>,
     /// Objects put since the last commit, in order.
     pending: Vec<(String, Vec<u8>)>,
     checkpoint: Option<Vec<u8>>,
@@ -160,11 +169,12 @@ pub struct LocalStats {
     /// Time handing the batch's objects and checkpoint to the background file writer
     /// (writing them, when faults are injected), in nanoseconds.
     pub publish_ns: u64,
-    /// Wall time of whole commits, flushes excluded, in nanoseconds.
+    /// Wall time of whole commits, in nanoseconds. Background flushes are not in it;
+    /// flushes run inline (faults injected, [`LocalStorage::flush`]) are.
     pub commit_ns: u64,
-    /// Flushes (per-file fsyncs + journal reset).
+    /// Flushes finished: journals retired (their files fsynced, the journal deleted).
     pub flushes: u64,
-    /// Time in flushes, in nanoseconds.
+    /// Time in those flushes, in nanoseconds, mostly on the background thread.
     pub flush_ns: u64,
 }
 
@@ -192,25 +202,19 @@ impl LocalStorage {
             Err(fs::TryLockError::WouldBlock) => return Err(StorageError::Locked(dir)),
             Err(fs::TryLockError::Error(e)) => return Err(io("lock", &lock_path)(e)),
         }
-        let jpath = dir.join(JOURNAL);
-        let mut journal = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(&jpath)
-            .map_err(io("open", &jpath))?;
-        let mut buf = Vec::new();
-        journal.read_to_end(&mut buf).map_err(io("read", &jpath))?;
+        let journals = list_journals(&dir)?;
+        let newest = journals.last().map_or(0, |(g, _)| *g);
         let mut me = LocalStorage {
             publisher: None,
-            gc: Mutex::new(None),
-            dir,
-            opts,
             growing: Mutex::new(HashMap::new()),
             st: Mutex::new(State {
                 _lock: lock,
-                journal,
+                // Opening's own journal steps are not fault points: the fault tests count
+                // the steps of the run that follows.
+                journal: create_journal(&dir, newest + 1, &None)?,
                 journal_len: 0,
+                spare: None,
+                flusher: None,
                 pending: Vec::new(),
                 checkpoint: None,
                 dirty: HashSet::new(),
@@ -218,10 +222,12 @@ impl LocalStorage {
                 poisoned: false,
                 stats: LocalStats::default(),
             }),
+            dir,
+            opts,
         };
         {
             let mut st = me.st.lock();
-            me.recover(&mut st, &buf)?;
+            me.recover(&mut st, &journals)?;
             let cp_path = me.dir.join(CHECKPOINT);
             st.checkpoint = match fs::read(&cp_path) {
                 Ok(b) => Some(b),
@@ -250,8 +256,8 @@ impl LocalStorage {
         self.st.lock().stats
     }
 
-    /// Makes every committed file durable in place, empties the journal, and waits until
-    /// superseded partial tiles are deleted.
+    /// Makes every committed file durable in place, retires the journal, and deletes
+    /// superseded partial tiles; waits for a flush running in the background first.
     pub fn flush(&self) -> Result<(), StorageError> {
         let mut st = self.st.lock();
         if st.poisoned {
@@ -261,27 +267,70 @@ impl LocalStorage {
         if r.is_err() {
             st.poisoned = true;
         }
-        drop(st);
-        // An explicit flush also waits for the deletion of superseded partial tiles.
-        if let Some(gc) = self.gc.lock().take() {
-            let _ = gc.join();
-        }
         r
     }
 
-    fn recover(&self, st: &mut State, buf: &[u8]) -> Result<(), StorageError> {
-        let jpath = self.dir.join(JOURNAL);
-        let scan = journal::scan(buf).map_err(|e| StorageError::CorruptJournal {
-            path: jpath.clone(),
-            reason: e.to_string(),
-        })?;
-        if scan.torn_bytes > 0 {
-            tracing::warn!(
-                bytes = scan.torn_bytes,
-                "dropping the torn tail of the journal (an unacknowledged commit)"
-            );
+    /// Replays `journals` (oldest first) into the files, makes those durable, deletes
+    /// the journals and creates the spare; `st.journal`, the generation after all of
+    /// them, is already open.
+    fn recover(&self, st: &mut State, journals: &[(u64, PathBuf)]) -> Result<(), StorageError> {
+        let mut torn_in: Option<&Path> = None;
+        let mut replayed = 0;
+        for (_, jpath) in journals {
+            let mut buf = Vec::new();
+            File::open(jpath)
+                .and_then(|mut f| f.read_to_end(&mut buf))
+                .map_err(io("read", jpath))?;
+            let scan = journal::scan(&buf).map_err(|e| StorageError::CorruptJournal {
+                path: jpath.clone(),
+                reason: e.to_string(),
+            })?;
+            if let Some(torn) = torn_in
+                && !scan.records.is_empty()
+            {
+                // A journal is rotated only after a commit succeeded, so a torn record
+                // can only end the newest one.
+                return Err(StorageError::CorruptJournal {
+                    path: torn.to_path_buf(),
+                    reason: format!("a torn record, yet {} holds later ones", jpath.display()),
+                });
+            }
+            if scan.torn_bytes > 0 {
+                tracing::warn!(
+                    journal = %jpath.display(),
+                    bytes = scan.torn_bytes,
+                    "dropping the torn tail of the journal (an unacknowledged commit)"
+                );
+                torn_in = Some(jpath);
+            }
+            self.replay(st, jpath, &scan.records)?;
+            replayed += scan.records.len();
         }
-        for rec in &scan.records {
+        if replayed > 0 {
+            tracing::info!(records = replayed, "replayed the journal");
+        }
+        let done = Retire {
+            dir: self.dir.clone(),
+            old: journals.iter().map(|(_, p)| p.clone()).collect(),
+            files: Files {
+                known: std::mem::take(&mut st.dirty),
+                sealed: None,
+            },
+            spare: st.journal.generation + 1,
+            fault: None,
+        }
+        .run()?;
+        st.spare = Some(done.spare);
+        Ok(())
+    }
+
+    fn replay(
+        &self,
+        st: &mut State,
+        jpath: &Path,
+        records: &[journal::Record<'_>],
+    ) -> Result<(), StorageError> {
+        for rec in records {
             for op in &rec.ops {
                 match *op {
                     Op::Put { path, data } => self.write_file(&mut st.dirty, path, data)?,
@@ -295,7 +344,7 @@ impl LocalStorage {
                         let mut data = fs::read(&bpath).map_err(io("read", &bpath))?;
                         if data.len() < base_len as usize {
                             return Err(StorageError::CorruptJournal {
-                                path: jpath,
+                                path: jpath.to_path_buf(),
                                 reason: format!("extend base {base} is shorter than {base_len}"),
                             });
                         }
@@ -306,11 +355,6 @@ impl LocalStorage {
                 }
             }
             self.write_file(&mut st.dirty, CHECKPOINT, rec.checkpoint)?;
-        }
-        if !scan.records.is_empty() || scan.torn_bytes > 0 {
-            tracing::info!(records = scan.records.len(), "replayed the journal");
-            st.journal_len = buf.len() as u64;
-            self.flush_locked(st)?;
         }
         Ok(())
     }
@@ -359,9 +403,10 @@ impl LocalStorage {
 
     /// Appends `record` to the journal and makes it durable: the commit point. Returns
     /// the time taken, in nanoseconds.
-    fn append_journal(&self, journal: &mut File, record: &[u8]) -> Result<u64, StorageError> {
+    fn append_journal(&self, journal: &mut Journal, record: &[u8]) -> Result<u64, StorageError> {
         let t = Instant::now();
-        let jpath = self.dir.join(JOURNAL);
+        let jpath = journal_path(&self.dir, journal.generation);
+        let journal = &mut journal.file;
         match self.fault("journal_append")? {
             None => journal.write_all(record).map_err(io("write", &jpath))?,
             Some(FaultMode::Fail) => return Err(self.injected("journal_append")),
@@ -424,6 +469,8 @@ impl LocalStorage {
     }
 
     fn commit(&self, st: &mut State, new: &[u8]) -> Result<(), StorageError> {
+        // A failed background flush fails the next commit before it writes anything.
+        self.reap_flusher(st, false)?;
         let pending: Vec<(String, Arc<Vec<u8>>)> = std::mem::take(&mut st.pending)
             .into_iter()
             .map(|(path, data)| (path, Arc::new(data)))
@@ -470,31 +517,40 @@ impl LocalStorage {
                 }
             }
         }
+        // Past the threshold, this batch ends its journal. With a retirement still
+        // running there is no spare yet, and the journal grows until there is.
+        let rotate = st.journal_len >= self.opts.flush_threshold && st.spare.is_some();
         let tp = Instant::now();
-        match &self.publisher {
-            Some(p) => p.publish(pending, new)?,
+        let sealed = match &self.publisher {
+            Some(p) => {
+                let seq = p.publish(pending, new, rotate)?;
+                Some((p.handle(), seq))
+            }
             None => {
                 for (path, data) in &pending {
                     self.write_file(&mut st.dirty, path, data)?;
                 }
                 self.write_file(&mut st.dirty, CHECKPOINT, new)?;
+                None
             }
-        }
+        };
         st.stats.publish_ns += tp.elapsed().as_nanos() as u64;
         st.checkpoint = Some(new.to_vec());
+        if rotate {
+            self.rotate(st, sealed)?;
+        }
         st.stats.commit_ns += t0.elapsed().as_nanos() as u64;
         st.stats.commits += 1;
-        if st.journal_len >= self.opts.flush_threshold {
-            self.flush_locked(st)?;
-        }
         Ok(())
     }
 }
 
 impl Drop for LocalStorage {
     fn drop(&mut self) {
-        if let Some(gc) = self.gc.get_mut().take() {
-            let _ = gc.join();
+        // Before the publisher stops (it is dropped first among the fields): a running
+        // retirement may be waiting for it. Nothing may write after the lock is released.
+        if let Some(h) = self.st.get_mut().flusher.take() {
+            let _ = h.join();
         }
     }
 }

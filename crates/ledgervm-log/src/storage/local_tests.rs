@@ -94,8 +94,18 @@ fn flush_deletes_partials_of_full_tiles_only() {
     assert!(d.path().join("tile/0/001.p/1").exists());
 }
 
+/// The journal files on disk and their sizes, oldest first (skipping one that a
+/// background retirement deletes between the listing and the `stat`).
+fn journals(dir: &Path) -> Vec<(u64, u64)> {
+    list_journals(dir)
+        .unwrap()
+        .into_iter()
+        .filter_map(|(g, p)| Some((g, fs::metadata(p).ok()?.len())))
+        .collect()
+}
+
 #[test]
-fn flush_truncates_the_journal() {
+fn a_full_journal_is_retired_in_the_background() {
     let d = tempfile::tempdir().unwrap();
     let s = LocalStorage::open_with(
         d.path(),
@@ -105,10 +115,121 @@ fn flush_truncates_the_journal() {
         },
     )
     .unwrap();
+    // A new directory starts with an empty journal and an empty spare.
+    assert_eq!(journals(d.path()), [(1, 0), (2, 0)]);
     s.put("tile/0/000", vec![3; 8192]).unwrap();
     s.swap_checkpoint(None, b"cp").unwrap();
+    // The commit moved on to the spare at once; the old journal goes in the background.
     assert_eq!(s.journal_len(), 0);
-    assert_eq!(fs::metadata(d.path().join(JOURNAL)).unwrap().len(), 0);
+    s.flush().unwrap();
+    assert_eq!(s.stats().flushes, 1);
+    assert_eq!(journals(d.path()), [(2, 0), (3, 0)]);
+    assert_eq!(
+        fs::read(d.path().join("tile/0/000")).unwrap(),
+        vec![3; 8192]
+    );
+    assert_eq!(fs::read(d.path().join(CHECKPOINT)).unwrap(), b"cp");
+}
+
+/// Commits go on while a retirement runs; the journal then grows past the threshold
+/// until the spare is back. Whatever was committed survives a restart, at any point.
+#[test]
+fn commits_continue_while_a_journal_is_retired() {
+    let d = tempfile::tempdir().unwrap();
+    let hashes: Vec<u8> = (0..256 * 32).map(|i| (i % 251) as u8).collect();
+    let mut cp: Option<Vec<u8>> = None;
+    for round in 0..3 {
+        let s = LocalStorage::open_with(
+            d.path(),
+            LocalOptions {
+                flush_threshold: 2 << 10,
+                fault: None,
+            },
+        )
+        .unwrap();
+        for w in 1..256usize {
+            s.put(
+                &format!("tile/0/{round:03}.p/{w}"),
+                hashes[..w * 32].to_vec(),
+            )
+            .unwrap();
+            let next = format!("cp-{round}-{w}").into_bytes();
+            s.swap_checkpoint(cp.as_deref(), &next).unwrap();
+            cp = Some(next);
+            assert!(
+                journals(d.path()).len() <= 3,
+                "at most old, active and spare"
+            );
+        }
+        s.put(&format!("tile/0/{round:03}"), hashes.clone())
+            .unwrap();
+        let next = format!("cp-{round}-full").into_bytes();
+        s.swap_checkpoint(cp.as_deref(), &next).unwrap();
+        cp = Some(next);
+        assert!(
+            s.stats().flushes > 0,
+            "retirements finished during the round"
+        );
+        // Dropped without a flush: the newest records may be only in a journal.
+    }
+    let s = LocalStorage::open(d.path()).unwrap();
+    assert_eq!(s.read_checkpoint().unwrap(), cp);
+    for round in 0..3 {
+        assert_eq!(
+            s.get(&format!("tile/0/{round:03}")).unwrap().unwrap(),
+            hashes
+        );
+        for w in [1, 77, 255] {
+            let p = format!("tile/0/{round:03}.p/{w}");
+            assert_eq!(s.get(&p).unwrap().unwrap(), hashes[..w * 32], "{p}");
+        }
+    }
+    assert_eq!(journals(d.path()).len(), 2);
+}
+
+/// Records in the single `.journal` of earlier versions are replayed, and the file is
+/// then deleted.
+#[test]
+fn the_journal_of_earlier_versions_is_replayed() {
+    let d = tempfile::tempdir().unwrap();
+    let mut rec = Vec::new();
+    let ops = [Op::Put {
+        path: "tile/0/000.p/1",
+        data: &[9; 32],
+    }];
+    journal::encode(&ops, b"legacy cp", &mut rec);
+    fs::write(d.path().join(JOURNAL), &rec).unwrap();
+    let s = LocalStorage::open(d.path()).unwrap();
+    assert_eq!(s.read_checkpoint().unwrap().unwrap(), b"legacy cp");
+    assert_eq!(s.get("tile/0/000.p/1").unwrap().unwrap(), vec![9; 32]);
+    assert!(!d.path().join(JOURNAL).exists());
+}
+
+/// Only the newest journal may end in a torn record: a journal rotates only after a
+/// commit succeeded. A torn record followed by a later journal's records is corruption,
+/// and recovery says so rather than guess.
+#[test]
+fn a_torn_record_before_a_later_journal_is_corruption() {
+    let d = tempfile::tempdir().unwrap();
+    let mut first = Vec::new();
+    journal::encode(&[], b"cp1", &mut first);
+    let mut torn = first.clone();
+    torn.extend_from_slice(&first[..first.len() / 2]);
+    let mut second = Vec::new();
+    journal::encode(&[], b"cp2", &mut second);
+    fs::write(journal_path(d.path(), 4), &torn).unwrap();
+    fs::write(journal_path(d.path(), 5), &second).unwrap();
+    let e = LocalStorage::open(d.path()).unwrap_err();
+    assert_eq!(e.code(), "storage.corrupt_journal", "{e}");
+    assert!(e.to_string().contains(".journal.4"), "{e}");
+    // Nothing was deleted: the evidence stays for whoever investigates.
+    assert_eq!(fs::read(journal_path(d.path(), 4)).unwrap(), torn);
+    assert_eq!(fs::read(journal_path(d.path(), 5)).unwrap(), second);
+
+    // In the newest journal, the same torn tail is an unacknowledged commit.
+    fs::remove_file(journal_path(d.path(), 5)).unwrap();
+    let s = LocalStorage::open(d.path()).unwrap();
+    assert_eq!(s.read_checkpoint().unwrap().unwrap(), b"cp1");
 }
 
 #[test]

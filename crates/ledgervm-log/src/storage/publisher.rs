@@ -20,6 +20,14 @@
 //! [`super::prefix`]). The round's objects still precede its checkpoint file, and the
 //! newest versions are exactly what that checkpoint names, so the `checkpoint` file
 //! never names a missing tile.
+//!
+//! # Barriers
+//! When the journal rotates, the batch that ends the old journal is handed over as a
+//! *barrier*: a round never reaches past one, and the files written up to and including
+//! it are set aside ([`PubHandle::take_sealed`]) for the flush that retires that
+//! journal. That flush must make durable exactly the versions the old journal's last
+//! record left newest (later records extend them), and must not collect the partial
+//! tiles that records in the new journal still extend.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs;
@@ -53,6 +61,10 @@ pub(super) struct Publisher {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// What a journal flush on another thread needs of the [`Publisher`].
+#[derive(Debug, Clone)]
+pub(super) struct PubHandle(Arc<PubShared>);
+
 #[derive(Debug, Default)]
 struct PubShared {
     state: Mutex<PubState>,
@@ -67,8 +79,10 @@ struct PubState {
     queue: VecDeque<Batch>,
     /// Committed objects not yet in their files, by path: what readers get meanwhile.
     unpublished: HashMap<String, Arc<Vec<u8>>>,
-    /// Paths written (not fsynced) since the last [`Publisher::take_dirty`].
+    /// Paths written (not fsynced) since the last [`Publisher::take_dirty`] or barrier.
     dirty: HashSet<String>,
+    /// The paths written up to the last barrier, until its flush takes them.
+    sealed: HashSet<String>,
     /// Sequence number of the newest batch handed over, and of the last one written.
     want: u64,
     done: u64,
@@ -83,6 +97,8 @@ struct Batch {
     seq: u64,
     objects: Vec<(String, Arc<Vec<u8>>)>,
     checkpoint: Vec<u8>,
+    /// The last batch of a journal: a round ends here (see the module docs).
+    barrier: bool,
 }
 
 impl Publisher {
@@ -99,6 +115,11 @@ impl Publisher {
         }
     }
 
+    /// A handle for a flush that runs on another thread.
+    pub(super) fn handle(&self) -> PubHandle {
+        PubHandle(self.shared.clone())
+    }
+
     fn failure(st: &PubState) -> Option<StorageError> {
         st.failed
             .as_ref()
@@ -109,14 +130,16 @@ impl Publisher {
             })
     }
 
-    /// Hands over a durable batch: its objects, then its checkpoint. Fails if an
-    /// earlier batch could not be written (the caller then poisons the storage; a
-    /// re-open rewrites everything from the journal).
+    /// Hands over a durable batch: its objects, then its checkpoint, and returns its
+    /// sequence number. A `barrier` batch is the last of its journal (see the module
+    /// docs). Fails if an earlier batch could not be written (the caller then poisons
+    /// the storage; a re-open rewrites everything from the journal).
     pub(super) fn publish(
         &self,
         objects: Vec<(String, Arc<Vec<u8>>)>,
         checkpoint: &[u8],
-    ) -> Result<(), StorageError> {
+        barrier: bool,
+    ) -> Result<u64, StorageError> {
         let mut st = self.shared.state.lock();
         if let Some(e) = Self::failure(&st) {
             return Err(e);
@@ -130,13 +153,14 @@ impl Publisher {
             seq,
             objects,
             checkpoint: checkpoint.to_vec(),
+            barrier,
         });
         // Only the first batch of a round wakes the writer; the others would only cost a
         // context switch (on two cores, one that preempts the sequencer).
         if st.queue.len() == 1 {
             self.shared.work.notify_one();
         }
-        Ok(())
+        Ok(seq)
     }
 
     /// A committed object that is not in its file yet.
@@ -146,21 +170,41 @@ impl Publisher {
 
     /// Waits until every batch handed over is in its files (not necessarily fsynced).
     pub(super) fn wait(&self) -> Result<(), StorageError> {
+        let want = self.shared.state.lock().want;
+        self.handle().wait_for(want).map(drop)
+    }
+
+    /// The paths written since the last call or barrier flush, barrier or not (for a
+    /// flush of everything to fsync).
+    pub(super) fn take_dirty(&self) -> HashSet<String> {
         let mut st = self.shared.state.lock();
-        while st.done < st.want && st.failed.is_none() {
+        let mut all = std::mem::take(&mut st.sealed);
+        all.extend(std::mem::take(&mut st.dirty));
+        all
+    }
+}
+
+impl PubHandle {
+    /// Waits until batch `seq` and all before it are in their files.
+    fn wait_for(&self, seq: u64) -> Result<parking_lot::MutexGuard<'_, PubState>, StorageError> {
+        let sh = &self.0;
+        let mut st = sh.state.lock();
+        while st.done < seq && st.failed.is_none() {
             st.hurry = true;
-            self.shared.work.notify_one();
-            self.shared.caught_up.wait(&mut st);
+            sh.work.notify_one();
+            sh.caught_up.wait(&mut st);
         }
-        match Self::failure(&st) {
+        match Publisher::failure(&st) {
             Some(e) => Err(e),
-            None => Ok(()),
+            None => Ok(st),
         }
     }
 
-    /// The paths written since the last call (for the flush to fsync).
-    pub(super) fn take_dirty(&self) -> HashSet<String> {
-        std::mem::take(&mut self.shared.state.lock().dirty)
+    /// Waits until the barrier batch `seq` is in its files, then takes the paths
+    /// written up to it since the previous barrier (for the flush of its journal).
+    pub(super) fn take_sealed(&self, seq: u64) -> Result<HashSet<String>, StorageError> {
+        let mut st = self.wait_for(seq)?;
+        Ok(std::mem::take(&mut st.sealed))
     }
 }
 
@@ -179,10 +223,15 @@ fn writer(dir: &Path, sh: &PubShared) {
             let end = Instant::now() + ROUND;
             while !st.stop && !st.hurry && !sh.work.wait_until(&mut st, end).timed_out() {}
             st.hurry = false;
-            st.queue.drain(..).collect()
+            let n = st
+                .queue
+                .iter()
+                .position(|b| b.barrier)
+                .map_or(st.queue.len(), |i| i + 1);
+            st.queue.drain(..n).collect()
         };
         let last = batches.last().expect("not empty");
-        let (seq, checkpoint) = (last.seq, &last.checkpoint);
+        let (seq, checkpoint, barrier) = (last.seq, &last.checkpoint, last.barrier);
         let newest = newest_versions(&batches);
         let mut result = Ok(());
         let mut written = 0;
@@ -217,6 +266,10 @@ fn writer(dir: &Path, sh: &PubShared) {
         match result {
             Ok(()) => {
                 st.dirty.insert(CHECKPOINT.to_string());
+                if barrier {
+                    let written = std::mem::take(&mut st.dirty);
+                    st.sealed.extend(written);
+                }
                 st.done = seq;
             }
             Err((path, e)) => {

@@ -77,16 +77,17 @@ fn disk_ceiling(dir: &std::path::Path, batch: usize, span: Duration) -> anyhow::
 struct CommitBreakdown {
     batches: u64,
     mean_batch: f64,
-    /// A whole storage commit (journal, then the file hand-off), flushes excluded.
+    /// A whole storage commit (journal, then the file hand-off).
     commit_us: f64,
     /// Journal append + `fdatasync` (the commit point).
     journal_us: f64,
     /// Handing the batch's tiles, bundles and checkpoint to the log's background file
     /// writer (the files are written after the commit, off the call's path).
     publish_us: f64,
-    /// Periodic flushes (per-file fsyncs, journal reset), amortised per batch.
+    /// Journal flushes (per-file fsyncs, then the journal deleted), which run in the
+    /// background beside the commits, amortised per batch.
     flush_us: f64,
-    /// How many flushes ran, and their mean duration in milliseconds.
+    /// How many flushes finished, and their mean duration in milliseconds.
     flushes: u64,
     flush_ms: f64,
 }
@@ -115,7 +116,7 @@ impl std::fmt::Display for CommitBreakdown {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} batches of {:.1} calls; per batch: commit {:.0} µs (journal+fdatasync {:.0}, file hand-off {:.0}), flushes {:.0} µs ({} of {:.1} ms)",
+            "{} batches of {:.1} calls; per batch: commit {:.0} µs (journal+fdatasync {:.0}, file hand-off {:.0}); background flushes {:.0} µs ({} of {:.1} ms)",
             self.batches,
             self.mean_batch,
             self.commit_us,
