@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{JOURNAL, LocalStorage, State, growing_key, io};
-use crate::storage::publisher::PubHandle;
+use crate::storage::publisher::{self, PubHandle};
 use crate::storage::{FaultInjector, StorageError};
 
 /// One journal file: its generation and its open handle.
@@ -143,8 +143,10 @@ impl Retire {
         // journal that would redo them is deleted.
         dirs.insert(self.dir.clone());
         let dirs: Vec<PathBuf> = dirs.into_iter().collect();
+        let waited = t0.elapsed();
         fsync_all(&files, "fsync", &self.fault)?;
         fsync_all(&dirs, "fsync_dir", &self.fault)?;
+        let synced = t0.elapsed();
         for old in &self.old {
             step(&self.fault, "journal_unlink")?;
             match fs::remove_file(old) {
@@ -154,7 +156,18 @@ impl Retire {
         }
         let spare = create_journal(&self.dir, self.spare, &self.fault)?;
         fsync_all(std::slice::from_ref(&self.dir), "fsync_dir", &self.fault)?;
+        let retired = t0.elapsed();
         collect_partials(&self.dir, &full);
+        tracing::debug!(
+            ?waited,
+            ?synced,
+            ?retired,
+            total = ?t0.elapsed(),
+            files = files.len(),
+            dirs = dirs.len(),
+            full = full.len(),
+            "flushed a journal"
+        );
         Ok(Retired {
             spare,
             ns: t0.elapsed().as_nanos() as u64,
@@ -306,19 +319,12 @@ fn fsync_all(
     })
 }
 
-/// Asks the kernel to start writing `p`'s dirty pages now, without waiting. A hint only:
-/// durability still comes from the fsync that follows.
-#[cfg(target_os = "linux")]
+/// Starts writeback of `p` (see [`publisher::start_writeback`]).
 fn start_writeback(p: &Path) {
-    use std::os::fd::AsRawFd;
     if let Ok(f) = File::open(p) {
-        // SAFETY: a valid open descriptor; the call reads no memory of ours.
-        unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+        publisher::start_writeback(&f);
     }
 }
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_: &Path) {}
 
 fn fsync_path(p: &Path) -> Result<(), StorageError> {
     let f = File::open(p).map_err(io("open", p))?;
