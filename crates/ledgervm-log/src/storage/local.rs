@@ -202,6 +202,7 @@ impl LocalStorage {
             Err(fs::TryLockError::WouldBlock) => return Err(StorageError::Locked(dir)),
             Err(fs::TryLockError::Error(e)) => return Err(io("lock", &lock_path)(e)),
         }
+        flush::release_leftovers(&dir)?;
         let journals = list_journals(&dir)?;
         let newest = journals.last().map_or(0, |(g, _)| *g);
         let mut me = LocalStorage {

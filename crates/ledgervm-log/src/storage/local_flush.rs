@@ -15,9 +15,11 @@
 //!    barrier, so its round stops there), and take the paths written up to it. Those
 //!    versions are the bases that the new journal's extend ops build on.
 //! 2. Fsync those files, then their directories.
-//! 3. Delete the old journal, create the next spare, fsync the directory. Until this
-//!    is durable, recovery replays the old journal again, which is harmless: every
-//!    file it names is still there.
+//! 3. Rename the old journal aside (`.retired.journal.<N>`, a name recovery never
+//!    reads), create the next spare, fsync the directory. Until this is durable,
+//!    recovery replays the old journal again, which is harmless: every file it names is
+//!    still there. A rename, not a delete, because it is atomic and frees nothing: the
+//!    blocks are released afterwards, a few megabytes at a time (see `release`).
 //! 4. Only now delete the partial versions of tiles that became full: the old journal's
 //!    extend ops named them as bases, so they had to outlive it. The new journal never
 //!    extends a partial of a full tile.
@@ -30,7 +32,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{JOURNAL, LocalStorage, State, growing_key, io};
 use crate::storage::publisher::{self, PubHandle};
@@ -147,17 +149,26 @@ impl Retire {
         fsync_all(&files, "fsync", &self.fault)?;
         fsync_all(&dirs, "fsync_dir", &self.fault)?;
         let synced = t0.elapsed();
+        // Renamed out of the way rather than deleted: a rename frees no blocks (see
+        // `release`).
+        let mut trash = Vec::with_capacity(self.old.len());
         for old in &self.old {
             step(&self.fault, "journal_unlink")?;
-            match fs::remove_file(old) {
-                Err(e) if e.kind() != ErrorKind::NotFound => return Err(io("unlink", old)(e)),
-                _ => {}
+            let to = retired_path(old);
+            match fs::rename(old, &to) {
+                Err(e) if e.kind() != ErrorKind::NotFound => return Err(io("rename", old)(e)),
+                Err(_) => {}
+                Ok(()) => trash.push(to),
             }
         }
         let spare = create_journal(&self.dir, self.spare, &self.fault)?;
         fsync_all(std::slice::from_ref(&self.dir), "fsync_dir", &self.fault)?;
         let retired = t0.elapsed();
-        collect_partials(&self.dir, &full);
+        let paced = self.fault.is_none();
+        for t in &trash {
+            release(t, paced);
+        }
+        collect_partials(&self.dir, &full, paced);
         tracing::debug!(
             ?waited,
             ?synced,
@@ -276,15 +287,65 @@ fn step(fault: &Option<Arc<FaultInjector>>, what: &'static str) -> Result<(), St
 /// server's `tlog-tiles` clients fall back to the full tile. The deleted files were
 /// fsynced like all others, so a crash before or during the deletion leaves whole files.
 /// Best effort: a leftover is only garbage.
-fn collect_partials(dir: &Path, full: &[&String]) {
+///
+/// With `paced`, it pauses between directories, for the same reason as [`release`].
+fn collect_partials(dir: &Path, full: &[&String], paced: bool) {
     for rel in full {
         let d = dir.join(format!("{rel}.p"));
-        if let Err(e) = fs::remove_dir_all(&d)
-            && e.kind() != ErrorKind::NotFound
-        {
-            tracing::warn!(dir = %d.display(), error = %e, "cannot delete partial tiles");
+        match fs::remove_dir_all(&d) {
+            Ok(()) if paced => std::thread::sleep(PACE),
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(dir = %d.display(), error = %e, "cannot delete partial tiles")
+            }
         }
     }
+}
+
+/// The pause between two steps of freeing disk space in the background.
+const PACE: Duration = Duration::from_millis(2);
+
+/// How much of a retired journal one step frees.
+const RELEASE_STEP: u64 = 2 << 20;
+
+/// Where a retired journal waits to be released: a name recovery does not read.
+fn retired_path(journal: &Path) -> PathBuf {
+    let name = journal.file_name().expect("journal paths have a file name");
+    journal.with_file_name(format!(".retired{}", name.to_string_lossy()))
+}
+
+/// Frees a retired journal's blocks and deletes it. With `paced`, a few megabytes at a
+/// time with a pause between steps: on a filesystem mounted with online discard (like
+/// the development VM's), freeing a 32 MiB journal at once put a discard of all of it
+/// into one filesystem-journal commit, and every commit's `fdatasync` that queued behind
+/// it stalled for tens of milliseconds. Best effort: a leftover is deleted on the next
+/// open.
+fn release(path: &Path, paced: bool) {
+    let shrink = || -> std::io::Result<()> {
+        let f = OpenOptions::new().write(true).open(path)?;
+        let mut len = f.metadata()?.len();
+        while paced && len > RELEASE_STEP {
+            len -= RELEASE_STEP;
+            f.set_len(len)?;
+            std::thread::sleep(PACE);
+        }
+        Ok(())
+    };
+    if let Err(e) = shrink().and_then(|()| fs::remove_file(path)) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot delete a retired journal");
+    }
+}
+
+/// Deletes journals retired before a crash (see [`release`]).
+pub(super) fn release_leftovers(dir: &Path) -> Result<(), StorageError> {
+    for e in fs::read_dir(dir).map_err(io("read_dir", dir))? {
+        let e = e.map_err(io("read_dir", dir))?;
+        if e.file_name().to_string_lossy().starts_with(".retired") {
+            release(&e.path(), false);
+        }
+    }
+    Ok(())
 }
 
 /// Fsyncs every path. Writeback of all of them is started first, and the fsyncs then

@@ -124,6 +124,7 @@ fn a_full_journal_is_retired_in_the_background() {
     s.flush().unwrap();
     assert_eq!(s.stats().flushes, 1);
     assert_eq!(journals(d.path()), [(2, 0), (3, 0)]);
+    assert!(!d.path().join(".retired.journal.1").exists(), "released");
     assert_eq!(
         fs::read(d.path().join("tile/0/000")).unwrap(),
         vec![3; 8192]
@@ -203,6 +204,19 @@ fn the_journal_of_earlier_versions_is_replayed() {
     assert_eq!(s.read_checkpoint().unwrap().unwrap(), b"legacy cp");
     assert_eq!(s.get("tile/0/000.p/1").unwrap().unwrap(), vec![9; 32]);
     assert!(!d.path().join(JOURNAL).exists());
+}
+
+/// A journal retired (renamed aside) but not yet released when the process died is
+/// never replayed, and the next open deletes it.
+#[test]
+fn a_retired_journal_left_by_a_crash_is_deleted_not_replayed() {
+    let d = tempfile::tempdir().unwrap();
+    let mut rec = Vec::new();
+    journal::encode(&[], b"stale cp", &mut rec);
+    fs::write(d.path().join(".retired.journal.7"), &rec).unwrap();
+    let s = LocalStorage::open(d.path()).unwrap();
+    assert_eq!(s.read_checkpoint().unwrap(), None);
+    assert!(!d.path().join(".retired.journal.7").exists());
 }
 
 /// Only the newest journal may end in a torn record: a journal rotates only after a
