@@ -506,8 +506,10 @@ impl Node {
         } else {
             Vec::new()
         };
-        state::update_digest(&mut digest, &*slot.state, &write_set)
-            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        if !write_set.is_empty() {
+            state::update_digest(Arc::make_mut(&mut digest), &*slot.state, &write_set)
+                .map_err(|e| NodeError::Internal(e.to_string()))?;
+        }
         let call = CallRecord {
             app: input.app,
             code_hash: slot.info.code_hash.clone(),

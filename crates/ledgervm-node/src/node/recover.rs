@@ -187,7 +187,10 @@ impl Node {
                 _ => {}
             }
         }
-        state::update_digest(&mut digest, &**kv, &writes).map_err(|e| corrupt(index, e))?;
+        if !writes.is_empty() {
+            state::update_digest(std::sync::Arc::make_mut(&mut digest), &**kv, &writes)
+                .map_err(|e| corrupt(index, e))?;
+        }
         if digest.digest() != call.state_digest {
             return Err(corrupt(
                 index,

@@ -3,7 +3,8 @@
 
 use super::error::{ValueError, ValueErrorKind};
 use super::num::{float_from_json, float_json, int_from_json, int64_json, json_kind};
-use super::{Value, ValueType, path};
+use super::path::At;
+use super::{Value, ValueType};
 use serde_json::{Map, Value as Json};
 
 /// Deepest nesting of typed values accepted on decode. Far above anything a real
@@ -107,7 +108,7 @@ impl Value {
 
     /// [`from_json`](Value::from_json) with error paths rooted at `root` (e.g. `args[1]`).
     pub fn from_json_at(json: &Json, root: &str) -> Result<Value, ValueError> {
-        decode(json, root, 0)
+        decode(json, &At::Root(root), 0)
     }
 
     /// Parses JSON text and decodes it. Text that is not JSON (including lone UTF-16
@@ -133,7 +134,7 @@ impl Value {
         items
             .iter()
             .enumerate()
-            .map(|(i, item)| decode(item, &path::index(root, i), 0))
+            .map(|(i, item)| decode(item, &At::Index(&At::Root(root), i), 0))
             .collect()
     }
 
@@ -155,7 +156,7 @@ fn float_typed(ty: &str, bits: u64, wide: bool) -> Json {
     j
 }
 
-fn shape(at: &str, expected: &'static str, got: &Json) -> ValueError {
+fn shape(at: &At<'_>, expected: &'static str, got: &Json) -> ValueError {
     ValueError::new(
         at,
         ValueErrorKind::Shape {
@@ -165,14 +166,14 @@ fn shape(at: &str, expected: &'static str, got: &Json) -> ValueError {
     )
 }
 
-fn decode_box(v: &Json, at: &str, depth: usize) -> Result<Option<Box<Value>>, ValueError> {
+fn decode_box(v: &Json, at: &At<'_>, depth: usize) -> Result<Option<Box<Value>>, ValueError> {
     match v {
         Json::Null => Ok(None),
         other => decode(other, at, depth).map(|v| Some(Box::new(v))),
     }
 }
 
-fn decode(json: &Json, at: &str, depth: usize) -> Result<Value, ValueError> {
+fn decode(json: &Json, at: &At<'_>, depth: usize) -> Result<Value, ValueError> {
     if depth >= MAX_DEPTH {
         return Err(ValueError::new(at, ValueErrorKind::TooDeep(MAX_DEPTH)));
     }
@@ -182,7 +183,7 @@ fn decode(json: &Json, at: &str, depth: usize) -> Result<Value, ValueError> {
     let ty_json = obj
         .get("type")
         .ok_or_else(|| ValueError::new(at, ValueErrorKind::MissingKey("type")))?;
-    let type_at = path::key(at, "type");
+    let type_at = At::Key(at, "type");
     let Json::String(ty) = ty_json else {
         return Err(shape(&type_at, "string", ty_json));
     };
@@ -195,8 +196,8 @@ fn decode(json: &Json, at: &str, depth: usize) -> Result<Value, ValueError> {
     let value = obj
         .get("value")
         .ok_or_else(|| ValueError::new(at, ValueErrorKind::MissingKey("value")))?;
-    let vat = path::key(at, "value");
-    let err = |kind| ValueError::new(vat.clone(), kind);
+    let vat = At::Key(at, "value");
+    let err = |kind| ValueError::new(&vat, kind);
     let depth = depth + 1;
 
     if let Some(scalar) = ValueType::scalar_from_name(ty) {
@@ -209,10 +210,10 @@ fn decode(json: &Json, at: &str, depth: usize) -> Result<Value, ValueError> {
                 float_from_json(ty == "f64", value, obj.get("bits")).map_err(|kind| {
                     // A bad `bits` is reported at the bits key.
                     let at = match kind {
-                        ValueErrorKind::InvalidBits { .. } => path::key(at, "bits"),
-                        _ => vat.clone(),
+                        ValueErrorKind::InvalidBits { .. } => At::Key(at, "bits"),
+                        _ => vat,
                     };
-                    ValueError::new(at, kind)
+                    ValueError::new(&at, kind)
                 })
             }
             ValueType::Char => match value {
@@ -241,7 +242,7 @@ fn decode(json: &Json, at: &str, depth: usize) -> Result<Value, ValueError> {
             let items = items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| decode(item, &path::index(&vat, i), depth))
+                .map(|(i, item)| decode(item, &At::Index(&vat, i), depth))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(if ty == "list" {
                 Value::List(items)
@@ -256,7 +257,7 @@ fn decode(json: &Json, at: &str, depth: usize) -> Result<Value, ValueError> {
             fields
                 .iter()
                 .map(|(k, v)| {
-                    Ok::<_, ValueError>((k.clone(), decode(v, &path::key(&vat, k), depth)?))
+                    Ok::<_, ValueError>((k.clone(), decode(v, &At::Key(&vat, k), depth)?))
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Record)
@@ -272,11 +273,11 @@ fn decode(json: &Json, at: &str, depth: usize) -> Result<Value, ValueError> {
                 .get("case")
                 .ok_or_else(|| err(ValueErrorKind::MissingKey("case")))?;
             let Json::String(case) = case else {
-                return Err(shape(&path::key(&vat, "case"), "string", case));
+                return Err(shape(&At::Key(&vat, "case"), "string", case));
             };
             let payload = match m.get("payload") {
                 None => None,
-                Some(p) => decode_box(p, &path::key(&vat, "payload"), depth)?,
+                Some(p) => decode_box(p, &At::Key(&vat, "payload"), depth)?,
             };
             Ok(Value::Variant {
                 case: case.clone(),
@@ -298,12 +299,12 @@ fn decode(json: &Json, at: &str, depth: usize) -> Result<Value, ValueError> {
             match (m.get("ok"), m.get("err")) {
                 (Some(p), None) => Ok(Value::Result(Ok(decode_box(
                     p,
-                    &path::key(&vat, "ok"),
+                    &At::Key(&vat, "ok"),
                     depth,
                 )?))),
                 (None, Some(p)) => Ok(Value::Result(Err(decode_box(
                     p,
-                    &path::key(&vat, "err"),
+                    &At::Key(&vat, "err"),
                     depth,
                 )?))),
                 _ => Err(err(ValueErrorKind::ResultShape)),
@@ -317,11 +318,11 @@ fn decode(json: &Json, at: &str, depth: usize) -> Result<Value, ValueError> {
             let mut seen = std::collections::BTreeSet::new();
             for (i, item) in items.iter().enumerate() {
                 let Json::String(s) = item else {
-                    return Err(shape(&path::index(&vat, i), "string", item));
+                    return Err(shape(&At::Index(&vat, i), "string", item));
                 };
                 if !seen.insert(s.as_str()) {
                     return Err(ValueError::new(
-                        path::index(&vat, i),
+                        &At::Index(&vat, i),
                         ValueErrorKind::Duplicate {
                             what: "flag",
                             name: s.clone(),
@@ -333,7 +334,7 @@ fn decode(json: &Json, at: &str, depth: usize) -> Result<Value, ValueError> {
             Ok(Value::Flags(names))
         }
         other => Err(ValueError::new(
-            type_at,
+            &type_at,
             ValueErrorKind::UnknownType(other.to_owned()),
         )),
     }

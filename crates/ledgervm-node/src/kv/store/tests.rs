@@ -14,7 +14,7 @@ fn commit(kv: &AppKv, index: u64, writes: Vec<Write>) {
     let (mut digest, mut count) = kv.digest();
     for (k, new) in final_writes(&writes) {
         let old = kv.get(k).unwrap();
-        digest.update(k, old.as_deref(), new);
+        Arc::make_mut(&mut digest).update(k, old.as_deref(), new);
         match (old.is_some(), new.is_some()) {
             (false, true) => count += 1,
             (true, false) => count -= 1,
@@ -44,7 +44,7 @@ fn persists_across_reopen_with_digest_count_and_writer_index() {
     let (digest, count) = kv.digest();
     assert_eq!(count, 2);
     let want = crate::digest::digest_of([(&b"b"[..], &b"2"[..]), (b"c", b"3")]);
-    assert_eq!(digest, want);
+    assert_eq!(*digest, want);
     assert_eq!(kv.get(b"a").unwrap(), None);
     assert_eq!(
         kv.read_persisted(b"c").unwrap(),
@@ -65,7 +65,11 @@ fn staged_writes_are_visible_before_they_are_persisted() {
     let store = KvStore::open(&dir.path().join("s.redb")).unwrap();
     let kv = store.generation("a", AppKey::generate()).unwrap();
     commit(&kv, 1, vec![w(b"x", Some(b"old")), w(b"y", Some(b"1"))]);
-    let seq = kv.stage(vec![w(b"x", Some(b"new")), w(b"y", None)], LtHash::new(), 1);
+    let seq = kv.stage(
+        vec![w(b"x", Some(b"new")), w(b"y", None)],
+        Arc::new(LtHash::new()),
+        1,
+    );
     assert_eq!(kv.get(b"x").unwrap(), Some(b"new".to_vec()));
     assert_eq!(kv.list_keys(b"", None, 10).unwrap(), vec![b"x".to_vec()]);
     // Not vouched for by a durable record yet.
