@@ -143,6 +143,11 @@ pub async fn closed_loop(
 /// with its own fixed schedule. Latency runs from a request's *scheduled* time, so a
 /// request that waits behind a slow one is charged for the wait (no coordinated
 /// omission). Returns the sorted latencies.
+///
+/// The schedule is kept by a thread of its own, with `std::thread::sleep`'s microsecond
+/// precision. A tokio timer ticks in whole milliseconds: each request went out up to
+/// 1 ms late, and all those due within one tick went out together, and since latency
+/// counts from the scheduled time, the server was charged for both.
 pub async fn open_loop(
     addr: SocketAddr,
     req: &Request,
@@ -153,30 +158,60 @@ pub async fn open_loop(
     let conns = connect_all(addr, concurrency).await?;
     let interval = Duration::from_secs_f64(concurrency as f64 / rate.max(1.0));
     let start = Instant::now() + Duration::from_millis(10);
+    let mut dues = Vec::with_capacity(concurrency);
     let tasks: Vec<_> = conns
         .into_iter()
-        .enumerate()
-        .map(|(k, mut c)| {
+        .map(|mut c| {
             let req = req.clone();
-            // Connections are staggered evenly across one interval.
-            let first = start + interval.mul_f64(k as f64 / concurrency as f64);
+            let (due_tx, mut due_rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+            dues.push(due_tx);
             tokio::spawn(async move {
                 let mut lat = Vec::new();
-                let mut due = first;
-                while due < start + span {
-                    tokio::time::sleep_until(due.into()).await;
+                // A request due while the previous one is still out waits in the
+                // channel, and its wait counts.
+                while let Some(due) = due_rx.recv().await {
                     c.round_trip(&req).await?;
                     lat.push(due.elapsed());
-                    due += interval;
                 }
                 anyhow::Ok(lat)
             })
         })
         .collect();
+    let pacer = std::thread::Builder::new()
+        .name("bench-pacer".into())
+        .spawn(move || pace(dues, start, interval, span))?;
     let mut lat = Vec::new();
     for t in tasks {
         lat.extend(t.await??);
     }
+    pacer.join().expect("the pacer thread panicked");
     lat.sort();
     Ok(lat)
+}
+
+/// Sends each connection its due times, connection `k` starting `k / n` of an interval
+/// in, until `span` after `start`; dropping the senders then ends the connections' loops.
+fn pace(
+    dues: Vec<tokio::sync::mpsc::UnboundedSender<Instant>>,
+    start: Instant,
+    interval: Duration,
+    span: Duration,
+) {
+    let n = dues.len();
+    let mut next: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, usize)>> = (0..n)
+        .map(|k| std::cmp::Reverse((start + interval.mul_f64(k as f64 / n as f64), k)))
+        .collect();
+    let end = start + span;
+    while let Some(std::cmp::Reverse((due, k))) = next.pop() {
+        if due >= end {
+            break;
+        }
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        if dues[k].send(due).is_err() {
+            break; // that connection failed; its task reports why
+        }
+        next.push(std::cmp::Reverse((due + interval, k)));
+    }
 }
