@@ -41,6 +41,11 @@ pub struct BenchArgs {
     /// (default: the node's default).
     #[arg(long)]
     pub group_wait_ms: Option<f64>,
+    /// The open-loop phase's rate in calls/s (default: half the closed-loop rate just
+    /// measured). A fixed rate, such as the 10,000/s of the service's latency goal, is
+    /// comparable across runs whose saturation differs.
+    #[arg(long)]
+    pub open_rate: Option<f64>,
 }
 
 const TRIVIAL: &str = r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
@@ -269,8 +274,9 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
         percentile(&kv_lat, 0.99)
     );
 
-    // 3. Open loop at half the closed-loop rate: latency a user sees under load.
-    let rate = (e2e / 2.0).max(1.0);
+    // 3. Open loop at half the closed-loop rate (or `--open-rate`): latency a user sees
+    //    under load.
+    let rate = a.open_rate.unwrap_or(e2e / 2.0).max(1.0);
     let before = node.log_stats();
     let open_lat = load::open_loop(addr, &add, rate, a.concurrency, span).await?;
     let open_after = node.log_stats();
