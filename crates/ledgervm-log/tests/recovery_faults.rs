@@ -3,7 +3,7 @@
 //! Two depths: [`FaultyStorage`] faults the trait-level writes (puts, the checkpoint
 //! swap) the log makes; [`LocalOptions::fault`] faults each file operation inside
 //! [`LocalStorage`] (journal append and fdatasync, object writes and renames, flush
-//! fsyncs, journal truncation). Each mode is run once failing cleanly and once tearing
+//! fsyncs, journal rotation). Each mode is run once failing cleanly and once tearing
 //! (a write leaves a prefix of its bytes; a checkpoint swap lands but reports failure).
 //! For N = 1, 2, ... the N-th step faults, until a run finishes with no fault at all.
 

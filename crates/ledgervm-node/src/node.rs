@@ -506,10 +506,8 @@ impl Node {
         } else {
             Vec::new()
         };
-        if !write_set.is_empty() {
-            state::update_digest(Arc::make_mut(&mut digest), &*slot.state, &write_set)
-                .map_err(|e| NodeError::Internal(e.to_string()))?;
-        }
+        state::update_shared_digest(&mut digest, &*slot.state, &write_set)
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
         let call = CallRecord {
             app: input.app,
             code_hash: slot.info.code_hash.clone(),

@@ -115,6 +115,20 @@ pub fn update_digest(
     Ok(())
 }
 
+/// [`update_digest`] on a digest shared with the stages ([`crate::kv::AppKv::digest`]):
+/// copied (by [`Arc::make_mut`]) only when `writes` change it, so a call that writes
+/// nothing copies nothing.
+pub fn update_shared_digest(
+    digest: &mut Arc<LtHash>,
+    base: &dyn StateBase,
+    writes: &[Write],
+) -> Result<(), StateError> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    update_digest(Arc::make_mut(digest), base, writes)
+}
+
 /// Applies a write set to a store (used after a successful call and in recovery).
 pub fn apply(store: &mut MemoryState, writes: &[Write]) {
     for w in writes {
@@ -300,5 +314,23 @@ mod tests {
         let full =
             crate::digest::digest_of(m.map.iter().map(|(k, v)| (k.as_slice(), v.as_slice())));
         assert_eq!(digest, full);
+    }
+
+    #[test]
+    fn a_shared_digest_is_copied_only_when_writes_change_it() {
+        let b = base(&[("a", "1")]);
+        let before = Arc::new(crate::digest::digest_of([(&b"a"[..], &b"1"[..])]));
+        let mut same = before.clone();
+        update_shared_digest(&mut same, &*b, &[]).unwrap();
+        assert!(Arc::ptr_eq(&same, &before), "no writes, no copy");
+
+        let mut o = Overlay::new(b.clone(), 100);
+        o.set(b"a", b"2").unwrap();
+        let writes = o.into_write_set();
+        let mut changed = before.clone();
+        update_shared_digest(&mut changed, &*b, &writes).unwrap();
+        assert!(!Arc::ptr_eq(&changed, &before));
+        assert_eq!(*before, crate::digest::digest_of([(&b"a"[..], &b"1"[..])]));
+        assert_eq!(*changed, crate::digest::digest_of([(&b"a"[..], &b"2"[..])]));
     }
 }

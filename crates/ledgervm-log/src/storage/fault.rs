@@ -9,7 +9,7 @@
 //! * [`LocalStorage`](super::LocalStorage) consults an injector (via
 //!   [`LocalOptions::fault`](super::LocalOptions::fault)) at each of its internal file
 //!   operations (journal append, fdatasync, object writes, renames, flush fsyncs, journal
-//!   truncation). This exercises the journal's recovery.
+//!   rotation). This exercises the journal's recovery.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

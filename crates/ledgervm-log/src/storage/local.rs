@@ -34,7 +34,8 @@
 //! [`LocalOptions::flush_threshold`] bytes, commits switch to a spare journal, and a
 //! background thread fsyncs every file the old journal's records wrote (on a few
 //! threads, so the filesystem folds them into a few journal commits), then their
-//! directories, then deletes the old journal. Last, the partial versions of every tile
+//! directories, then renames the old journal aside and frees it a few megabytes at a
+//! time. Last, the partial versions of every tile
 //! that became full are deleted, which bounds the directory to about one partial tile
 //! per level. Journal files are `.journal.<generation>`; see [`flush`] for the order
 //! and why it is safe.
@@ -525,7 +526,7 @@ impl LocalStorage {
         let sealed = match &self.publisher {
             Some(p) => {
                 let seq = p.publish(pending, new, rotate)?;
-                Some((p.handle(), seq))
+                rotate.then(|| (p.handle(), seq))
             }
             None => {
                 for (path, data) in &pending {

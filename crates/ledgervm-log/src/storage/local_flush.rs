@@ -85,7 +85,6 @@ pub(super) fn create_journal(
         // Generations only grow, so an existing file means something else is wrong.
         .create_new(true)
         .append(true)
-        .read(true)
         .open(&path)
         .map_err(io("open", &path))?;
     Ok(Journal { generation, file })
@@ -153,7 +152,7 @@ impl Retire {
         // `release`).
         let mut trash = Vec::with_capacity(self.old.len());
         for old in &self.old {
-            step(&self.fault, "journal_unlink")?;
+            step(&self.fault, "journal_retire")?;
             let to = retired_path(old);
             match fs::rename(old, &to) {
                 Err(e) if e.kind() != ErrorKind::NotFound => return Err(io("rename", old)(e)),
@@ -189,7 +188,8 @@ impl Retire {
 impl LocalStorage {
     /// Switches commits to the spare journal and retires the current one: on a thread of
     /// its own when `sealed` names the barrier batch the background writer must reach
-    /// first, inline otherwise. The caller has checked that a spare is ready.
+    /// first (there is a writer only when no faults are injected), inline otherwise. The
+    /// caller has checked that a spare is ready.
     pub(super) fn rotate(
         &self,
         st: &mut State,
@@ -198,7 +198,7 @@ impl LocalStorage {
         let spare = st.spare.take().expect("rotate only with a spare journal");
         let old = std::mem::replace(&mut st.journal, spare);
         st.journal_len = 0;
-        let background = sealed.is_some() && self.opts.fault.is_none();
+        let background = sealed.is_some();
         let job = Retire {
             dir: self.dir.clone(),
             old: vec![journal_path(&self.dir, old.generation)],

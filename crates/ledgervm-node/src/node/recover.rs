@@ -187,10 +187,7 @@ impl Node {
                 _ => {}
             }
         }
-        if !writes.is_empty() {
-            state::update_digest(std::sync::Arc::make_mut(&mut digest), &**kv, &writes)
-                .map_err(|e| corrupt(index, e))?;
-        }
+        state::update_shared_digest(&mut digest, &**kv, &writes).map_err(|e| corrupt(index, e))?;
         if digest.digest() != call.state_digest {
             return Err(corrupt(
                 index,
